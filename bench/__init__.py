@@ -1,0 +1,1 @@
+"""`make bench`: the project's benchmarks. See bench/__main__.py."""

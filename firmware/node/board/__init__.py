@@ -1,0 +1,12 @@
+# The one place that decides which board adapter runs: by sys.platform.
+import sys
+
+
+def load():
+    if sys.platform == "esp32":
+        from node.board import esp32 as board
+    elif sys.platform == "esp8266":
+        from node.board import esp8266 as board
+    else:
+        from node.board import unix as board
+    return board

@@ -1,0 +1,103 @@
+# The device config (config.json in the device bundle), written by `host_tools provision`.
+# load() fills defaults and validates once; a bad value raises ValueError naming the key.
+import json
+
+FILE = "config.json"
+
+# section -> {key: default}; a default of None means "required" unless listed in OPTIONAL.
+DEFAULTS = {
+    "mqtt": {
+        "host": None,
+        "port": 8883,
+        "client_id": None,
+        "user": None,
+        "password": None,
+        "keepalive": 60,
+        "qos": 1,
+        "clean_session": False,
+        "topic_prefix": None,
+    },
+    "tls": {
+        "mode": "ca",
+        "ca": "ca.der",
+        "pins": [],
+        "cert": None,
+        "key": None,
+        "server_hostname": None,
+    },
+    "node": {
+        "readings_per_wake": 1,
+    },
+}
+OPTIONAL = ("mqtt.user", "mqtt.password", "mqtt.client_id", "mqtt.topic_prefix",
+            "tls.cert", "tls.key", "tls.server_hostname")
+TLS_MODES = ("ca", "pin", "ca+pin", "insecure")
+
+
+def _fail(key, why):
+    raise ValueError("config.json: %s %s; fix it with `host_tools provision`" % (key, why))
+
+
+def _check_types(cfg):
+    for section, defaults in DEFAULTS.items():
+        sect = cfg[section]
+        for key, default in defaults.items():
+            val = sect[key]
+            name = section + "." + key
+            if val is None:
+                if name not in OPTIONAL:
+                    _fail(name, "is missing")
+                continue
+            if default is None or type(val) is type(default):
+                continue
+            if type(default) is float and type(val) is int:
+                continue
+            _fail(name, "must be %s, not %r" % (type(default).__name__, val))
+
+
+def validate(raw):
+    if not isinstance(raw, dict):
+        _fail("(top level)", "must be a JSON object")
+    device_id = raw.get("device_id")
+    if not isinstance(device_id, str) or not device_id:
+        _fail("device_id", "is missing")
+    cfg = {"device_id": device_id, "board": raw.get("board", "unix")}
+    for section, defaults in DEFAULTS.items():
+        given = raw.get(section, {})
+        if not isinstance(given, dict):
+            _fail(section, "must be an object")
+        for key in given:
+            if key not in defaults:
+                _fail(section + "." + key, "is not a known setting (a typo?)")
+        sect = {}
+        for key, default in defaults.items():
+            sect[key] = given.get(key, default)
+        cfg[section] = sect
+    for key in raw:
+        if key not in cfg:
+            _fail(key, "is not a known section (a typo?)")
+    _check_types(cfg)
+    mqtt = cfg["mqtt"]
+    if not 0 < mqtt["port"] < 65536:
+        _fail("mqtt.port", "must be 1-65535, not %r" % mqtt["port"])
+    if mqtt["qos"] not in (0, 1):
+        _fail("mqtt.qos", "must be 0 or 1, not %r" % mqtt["qos"])
+    if mqtt["client_id"] is None:
+        mqtt["client_id"] = device_id
+    if mqtt["topic_prefix"] is None:
+        mqtt["topic_prefix"] = "nodes/" + device_id
+    if cfg["tls"]["mode"] not in TLS_MODES:
+        _fail("tls.mode", "must be one of %s, not %r" % (", ".join(TLS_MODES), cfg["tls"]["mode"]))
+    return cfg
+
+
+def load(base_dir):
+    path = base_dir + "/" + FILE
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except OSError:
+        raise ValueError("no %s in %s: provision the device with `host_tools provision`" % (FILE, base_dir))
+    except ValueError:
+        raise ValueError("%s is not valid JSON: provision the device again" % path)
+    return validate(raw)

@@ -1,0 +1,1 @@
+"""Host-side tools for mqtt-node: certificates, broker config, device bundles, builds, flashing."""
