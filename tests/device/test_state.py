@@ -1,0 +1,104 @@
+# RTC-memory state: round trip, size bound, and garbage resets to defaults without a crash.
+import os
+
+from mptest import eq
+from node import numbering, reading
+from node.crc import crc32, crc32_nibble
+from node.state import MAX_BYTES, PENDING_ROOM, State
+
+
+def _full_state():
+    s = State()
+    s.cycles, s.next_n, s.n_limit, s.sent_max, s.acked_max = 7, 1100, 2048, 1090, 1080
+    s.attempt, s.wake_at, s.taken, s.delivered = 3, 1800000000, 99, 90
+    s.dropped, s.reconnects, s.resent, s.awake_ms, s.up_s, s.stats_at = 1, 4, 2, 123456, 7200, 5
+    return s
+
+
+def test_round_trip_keeps_every_field_and_pending_readings():
+    s = _full_state()
+    rec = reading.pack(1095, 1800000000, (21.5, -3.25))
+    while s.has_room(rec):
+        s.pending.append(rec)
+    raw = s.encode()
+    assert len(raw) <= MAX_BYTES, len(raw)
+    t = State.decode(raw)
+    eq(t.reset_reason, "", "reset reason")
+    for name in ("cycles", "next_n", "n_limit", "sent_max", "acked_max", "attempt", "wake_at",
+                 "taken", "delivered", "dropped", "reconnects", "resent", "awake_ms", "up_s", "stats_at"):
+        eq(getattr(t, name), getattr(s, name), name)
+    eq(t.pending, s.pending, "pending")
+    # At least ten two-value readings fit beside the counters.
+    assert len(t.pending) >= 10, len(t.pending)
+
+
+def test_state_never_exceeds_256_bytes():
+    s = _full_state()
+    assert PENDING_ROOM > 0
+    s.pending = [b"x" * 60] * 5
+    try:
+        s.encode()
+    except ValueError as e:
+        assert "RTC" in str(e)
+    else:
+        raise AssertionError("an oversized state was encoded")
+
+
+def test_garbage_resets_to_defaults():
+    good = _full_state().encode()
+    cases = [b"", b"\x00" * 10, os.urandom(256), b"NS" + os.urandom(60),
+             good[:20], good[:-1], bytes([good[0] ^ 1]) + good[1:]]
+    flipped = bytearray(good)
+    flipped[30] ^= 0x40
+    cases.append(bytes(flipped))
+    wrong_version = bytearray(good)
+    wrong_version[2] = 99
+    cases.append(bytes(wrong_version))
+    for raw in cases:
+        t = State.decode(raw)
+        assert t.reset_reason, raw
+        eq((t.cycles, t.next_n, t.pending), (0, 1, []), "defaults")
+
+
+def test_random_bytes_never_crash_decode():
+    for i in range(2000):
+        raw = os.urandom(i % 300)
+        State.decode(raw)
+
+
+def test_crc_fallback_matches_binascii():
+    for data in (b"", b"123456789", bytes(range(256)) * 3):
+        eq(crc32_nibble(data), crc32(data), "crc")
+    eq(crc32(b"123456789"), 0xCBF43926, "check value")
+
+
+def test_reading_numbers_survive_power_loss_without_reuse():
+    s = State()
+    got = [numbering.next_number(s, ".") for _ in range(5)]
+    eq(got, [1, 2, 3, 4, 5], "first numbers")
+    # Power loss: RTC memory is gone, flash keeps the ceiling.
+    cold = State()
+    after = numbering.next_number(cold, ".")
+    assert after > 5, after
+    # Deep sleep: RTC memory kept, no flash write for the next BLOCK numbers.
+    warm = State.decode(cold.encode())
+    with open(numbering.FILE) as f:
+        ceiling = f.read()
+    eq(numbering.next_number(warm, "."), after + 1, "continues after deep sleep")
+    with open(numbering.FILE) as f:
+        eq(f.read(), ceiling, "flash untouched")
+    eq(warm.n_limit, int(ceiling), "limit in force")
+
+
+def test_numbering_writes_flash_once_per_block():
+    s = State()
+    writes = 0
+    last = None
+    for _ in range(3 * numbering.BLOCK):
+        limit = s.n_limit
+        n = numbering.next_number(s, ".")
+        if s.n_limit != limit:
+            writes += 1
+        assert last is None or n == last + 1
+        last = n
+    eq(writes, 3, "ceiling writes")
