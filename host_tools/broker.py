@@ -3,6 +3,7 @@
 import base64
 import getpass
 import hashlib
+import hmac
 import os
 import shutil
 import signal
@@ -24,6 +25,23 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = salt if salt is not None else os.urandom(12)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _PBKDF2_ROUNDS)
     return f"$7${_PBKDF2_ROUNDS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    """Whether `password` matches a password-file hash: "$7$" (PBKDF2-SHA512, Mosquitto 2) or
+    "$6$" (salted SHA-512, Mosquitto 1.x)."""
+    parts = hashed.split("$")
+    try:
+        if hashed.startswith("$7$") and len(parts) == 5:
+            rounds, salt, digest = int(parts[2]), base64.b64decode(parts[3]), base64.b64decode(parts[4])
+            return hmac.compare_digest(
+                hashlib.pbkdf2_hmac("sha512", password.encode(), salt, rounds), digest)
+        if hashed.startswith("$6$") and len(parts) == 4:
+            salt, digest = base64.b64decode(parts[2]), base64.b64decode(parts[3])
+            return hmac.compare_digest(hashlib.sha512(password.encode() + salt).digest(), digest)
+    except ValueError:
+        return False
+    return False
 
 
 def check_username(name: str):

@@ -160,3 +160,93 @@ def load_key(path):
         return serialization.load_der_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise UserError(f"{path} is not an unencrypted private key ({exc})") from None
+
+
+def key_description(public_key) -> str:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return f"RSA {public_key.key_size}"
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return f"EC {public_key.curve.name}"
+    return type(public_key).__name__
+
+
+def common_name(name) -> str:
+    cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return cns[0].value if cns else name.rfc4514_string()
+
+
+def subject_alt_names(cert) -> list:
+    """The DNS names and IP addresses a certificate is valid for, as strings."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return ext.get_values_for_type(x509.DNSName) + [str(a) for a in ext.get_values_for_type(x509.IPAddress)]
+
+
+def matches_name(cert, name: str) -> bool:
+    """Whether `name` (a host name or IP address) is one the certificate was issued for."""
+    sans = subject_alt_names(cert)
+    try:
+        return str(ipaddress.ip_address(name)) in sans
+    except ValueError:
+        pass
+    name = name.lower().rstrip(".")
+    for san in sans:
+        san = san.lower()
+        if san == name:
+            return True
+        # One wildcard label on the left, as TLS clients accept it.
+        if san.startswith("*.") and "." in name and name.split(".", 1)[1] == san[2:]:
+            return True
+    return False
+
+
+def days_left(cert, now=None) -> float:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return (cert.not_valid_after_utc - now).total_seconds() / 86400
+
+
+def is_rsa_signed(cert) -> bool:
+    return cert.signature_algorithm_oid.dotted_string.startswith("1.2.840.113549.1.1.")
+
+
+def axtls_problems(cert) -> list:
+    """Why an ESP8266 (axTLS) could not use this certificate, or [] when it can.
+
+    axTLS offers only RSA key exchange (AES128-SHA, AES256-SHA, AES128-SHA256, AES256-SHA256)
+    and its X.509 parser rejects certificates whose key or signature is not RSA.
+    """
+    out = []
+    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+        out.append(f"its key is {key_description(cert.public_key())}, and axTLS only does RSA key "
+                   "exchange (AES128-SHA, AES256-SHA, AES128-SHA256, AES256-SHA256)")
+    elif cert.public_key().key_size > 4096:
+        out.append(f"its RSA key has {cert.public_key().key_size} bits; axTLS handles at most 4096")
+    if not is_rsa_signed(cert):
+        algo = getattr(cert.signature_algorithm_oid, "_name", cert.signature_algorithm_oid.dotted_string)
+        out.append(f"it is signed with {algo}, and axTLS parses only "
+                   "RSA-signed certificates (use an RSA CA)")
+    return out
+
+
+def describe(cert, warn_days=30, now=None) -> dict:
+    left = days_left(cert, now)
+    info = {
+        "subject": common_name(cert.subject),
+        "issuer": common_name(cert.issuer),
+        "sans": subject_alt_names(cert),
+        "key": key_description(cert.public_key()),
+        "not_after": cert.not_valid_after_utc,
+        "days_left": int(left // 1),
+        "sha256": fingerprint_sha256(cert),
+        "warning": None,
+    }
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if cert.not_valid_before_utc > now:
+        info["warning"] = f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    elif left < 0:
+        info["warning"] = f"EXPIRED on {cert.not_valid_after_utc:%Y-%m-%d} ({int(-left)} days ago)"
+    elif left <= warn_days:
+        info["warning"] = f"expires in {int(left)} days (within {warn_days})"
+    return info

@@ -2,14 +2,22 @@
 
     certs/ca.crt ca.key            the project's CA (PEM) and its key (0600)
     certs/ca.der                   the CA in DER, what devices embed
-    certs/broker.crt broker.key    the broker's certificate and key
+    certs/broker.crt broker.key    the broker's certificate and key (what Mosquitto serves)
+    certs/broker-next.crt .key     during a rotation: the certificate that will replace it
+    certs/broker-prev.crt .key     after a rotation: the one it replaced (for a rollback)
     certs/devices/<id>.crt .key    per-device client certificates (mutual TLS)
+
+Rotation keeps devices working: `certs broker --next` issues broker-next, provisioning then
+pins both fingerprints, and `certs broker --promote` makes broker-next the served one.
 """
 
+import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import certs
+from .errors import UserError
 
 
 @dataclass
@@ -36,6 +44,22 @@ class Pki:
     def broker_key(self):
         return self.root / "broker.key"
 
+    @property
+    def next_cert(self):
+        return self.root / "broker-next.crt"
+
+    @property
+    def next_key(self):
+        return self.root / "broker-next.key"
+
+    @property
+    def prev_cert(self):
+        return self.root / "broker-prev.crt"
+
+    @property
+    def prev_key(self):
+        return self.root / "broker-prev.key"
+
     def device_cert(self, device_id):
         return self.root / "devices" / f"{device_id}.crt"
 
@@ -45,7 +69,16 @@ class Pki:
     def has_ca(self):
         return self.ca_cert.exists() and self.ca_key.exists()
 
+    def has_broker(self):
+        return self.broker_cert.exists() and self.broker_key.exists()
+
+    def has_device(self, device_id):
+        return self.device_cert(device_id).exists() and self.device_key(device_id).exists()
+
     def create_ca(self, common_name="mqtt-node CA", key_type="rsa", days=3650, force=False):
+        if self.ca_cert.exists() and not force:
+            raise UserError(f"{self.ca_cert} exists: keep it, or pass --force to replace it (every "
+                            "certificate it signed stops being trusted)")
         key = certs.generate_key(key_type)
         cert = certs.build_ca(common_name, key, days=days)
         certs.write_secret(self.ca_key, certs.key_pem(key), force=force)
@@ -54,21 +87,33 @@ class Pki:
         return cert
 
     def load_ca(self):
+        if not self.has_ca():
+            raise UserError(f"no CA in {self.root}/: create one with `python -m host_tools certs ca`")
         return certs.load_cert(self.ca_cert), certs.load_key(self.ca_key)
 
     def issue_broker(self, dns_names=("localhost",), ip_addresses=("127.0.0.1",),
                      key_type="rsa", days=825, force=False, cert_path=None, key_path=None):
         ca_cert, ca_key = self.load_ca()
+        cert_path, key_path = Path(cert_path or self.broker_cert), Path(key_path or self.broker_key)
+        if not (dns_names or ip_addresses):
+            raise UserError("a broker certificate needs at least one name: give --dns NAME or --ip ADDRESS")
+        if key_path.exists() and not force:
+            raise UserError(f"{key_path} exists: keep it, or pass --force to replace it")
         key = certs.generate_key(key_type)
-        common_name = (list(dns_names) + list(ip_addresses) + ["mqtt-broker"])[0]
-        cert = certs.build_leaf(ca_cert, ca_key, common_name, key, dns_names=dns_names,
-                                ip_addresses=ip_addresses, server=True, days=days)
-        certs.write_secret(key_path or self.broker_key, certs.key_pem(key), force=force)
-        certs.write_public(cert_path or self.broker_cert, certs.cert_pem(cert))
+        common_name = (list(dns_names) + list(ip_addresses))[0]
+        try:
+            cert = certs.build_leaf(ca_cert, ca_key, common_name, key, dns_names=dns_names,
+                                    ip_addresses=ip_addresses, server=True, days=days)
+        except ValueError as exc:
+            raise UserError(f"bad --ip address ({exc}): give addresses like 192.168.1.10") from None
+        certs.write_secret(key_path, certs.key_pem(key), force=force)
+        certs.write_public(cert_path, certs.cert_pem(cert))
         return cert
 
     def issue_device(self, device_id, key_type="rsa", days=825, force=False):
         ca_cert, ca_key = self.load_ca()
+        if self.device_key(device_id).exists() and not force:
+            raise UserError(f"{self.device_key(device_id)} exists: keep it, or pass --force to replace it")
         key = certs.generate_key(key_type)
         cert = certs.build_leaf(ca_cert, ca_key, device_id, key, server=False, days=days)
         certs.write_secret(self.device_key(device_id), certs.key_pem(key), force=force)
@@ -81,7 +126,74 @@ class Pki:
         if not self.has_ca():
             self.create_ca(common_name="mqtt-node dev CA")
             made.append("CA")
-        if not (self.broker_cert.exists() and self.broker_key.exists()):
+        if not self.has_broker():
             self.issue_broker(dns_names, ip_addresses)
             made.append("broker certificate")
         return made
+
+    # Rotation ---------------------------------------------------------------------------
+
+    def broker(self):
+        if not self.broker_cert.exists():
+            raise UserError(f"no broker certificate in {self.root}/: issue one with "
+                            "`python -m host_tools certs broker --dns NAME`")
+        return certs.load_cert(self.broker_cert)
+
+    def next_broker(self):
+        return certs.load_cert(self.next_cert) if self.next_cert.exists() else None
+
+    def issue_next(self, dns_names=None, ip_addresses=None, key_type="rsa", days=825, force=False):
+        """The next broker certificate, by default for the same names as the current one."""
+        if dns_names is None and ip_addresses is None:
+            current = self.broker()
+            sans = certs.subject_alt_names(current)
+            ip_addresses = [s for s in sans if _is_ip(s)]
+            dns_names = [s for s in sans if not _is_ip(s)]
+        return self.issue_broker(dns_names or (), ip_addresses or (), key_type=key_type, days=days,
+                                 force=force, cert_path=self.next_cert, key_path=self.next_key)
+
+    def promote_next(self, force=False):
+        """broker-next becomes broker; the old one is kept as broker-prev for a rollback."""
+        if not (self.next_cert.exists() and self.next_key.exists()):
+            raise UserError(f"no {self.next_cert.name} in {self.root}/: issue it first with "
+                            "`python -m host_tools certs broker --next`")
+        if self.prev_key.exists() and not force:
+            raise UserError(f"{self.prev_key} exists (from an earlier rotation): remove it, or pass "
+                            "--force to replace it")
+        if self.broker_cert.exists():
+            os.replace(self.broker_cert, self.prev_cert)
+        if self.broker_key.exists():
+            os.replace(self.broker_key, self.prev_key)
+        os.replace(self.next_key, self.broker_key)
+        os.replace(self.next_cert, self.broker_cert)
+        return certs.load_cert(self.broker_cert)
+
+    def broker_pins(self):
+        """SHA-256 fingerprints devices should accept: the current broker certificate, and the
+        next one while a rotation is under way."""
+        pins = [certs.fingerprint_sha256(self.broker())]
+        nxt = self.next_broker()
+        if nxt is not None:
+            pins.append(certs.fingerprint_sha256(nxt))
+        return pins
+
+    def inventory(self):
+        """(label, path) of every certificate in the folder, CA first."""
+        found = []
+        for label, path in (("CA", self.ca_cert), ("broker", self.broker_cert),
+                            ("broker (next)", self.next_cert), ("broker (previous)", self.prev_cert)):
+            if path.exists():
+                found.append((label, path))
+        devices = self.root / "devices"
+        if devices.is_dir():
+            for path in sorted(devices.glob("*.crt")):
+                found.append((f"device {path.stem}", path))
+        return found
+
+
+def _is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False

@@ -28,10 +28,16 @@ DEFAULTS = {
     "node": {
         "readings_per_wake": 1,
     },
+    # The network a board joins; the unix board needs none.
+    "wifi": {
+        "ssid": None,
+        "password": None,
+    },
 }
 OPTIONAL = ("mqtt.user", "mqtt.password", "mqtt.client_id", "mqtt.topic_prefix",
-            "tls.cert", "tls.key", "tls.server_hostname")
+            "tls.cert", "tls.key", "tls.server_hostname", "wifi.ssid", "wifi.password")
 TLS_MODES = ("ca", "pin", "ca+pin", "insecure")
+BOARDS = ("unix", "esp32", "esp8266")
 
 
 def _fail(key, why):
@@ -88,6 +94,16 @@ def validate(raw):
         mqtt["topic_prefix"] = "nodes/" + device_id
     if cfg["tls"]["mode"] not in TLS_MODES:
         _fail("tls.mode", "must be one of %s, not %r" % (", ".join(TLS_MODES), cfg["tls"]["mode"]))
+    tls = cfg["tls"]
+    for pin in tls["pins"]:
+        if not isinstance(pin, str):
+            _fail("tls.pins", "must hold SHA-256 fingerprints as hex strings, not %r" % (pin,))
+    if tls["mode"] in ("pin", "ca+pin") and not tls["pins"]:
+        _fail("tls.pins", "is empty, and tls.mode %r needs the broker's fingerprint" % tls["mode"])
+    if cfg["board"] not in BOARDS:
+        _fail("board", "must be one of %s, not %r" % (", ".join(BOARDS), cfg["board"]))
+    if cfg["board"] != "unix" and not cfg["wifi"]["ssid"]:
+        _fail("wifi.ssid", "is missing (a %s board joins a Wi-Fi network)" % cfg["board"])
     return cfg
 
 

@@ -1,0 +1,655 @@
+"""`check`: connect to a broker the way a device would, and say case by case what is wrong.
+
+The cases are those of the usual troubleshooting sections: connection refused, a port that
+does not speak TLS, a certificate the device would not trust (and why: CA, dates, name, pin),
+a client certificate the broker requires, a wrong user or password, topics the ACL does not
+allow. It also prints the chain the broker sends, and tries the handshake an ESP8266 would
+make (axTLS: TLS 1.2, RSA key exchange suites only).
+
+Nothing secret is sent before the broker is authenticated as the device would authenticate it;
+a check that fails stops where the device would stop.
+"""
+
+import datetime as dt
+import secrets
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from . import broker as mosq
+from . import certs, mqttwire, tlswire
+from .errors import UserError
+
+STATUS = {"ok": "ok  ", "fail": "FAIL", "warn": "warn", "info": "    "}
+
+
+@dataclass
+class Target:
+    host: str
+    port: int
+    tls: bool = True
+    mode: str = "ca"                 # ca | pin | ca+pin | insecure
+    ca_certs: list = field(default_factory=list)    # x509 certificates; [] = the system's
+    ca_label: str = "the system's CA store"
+    pins: list = field(default_factory=list)
+    server_hostname: str | None = None              # the name checked; None: host
+    certfile: str | None = None                     # PEM client certificate and key
+    keyfile: str | None = None
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    device_id: str | None = None                    # set: check its topics too
+    board: str | None = None
+    passwd_file: Path | None = None                 # the broker's, when it is local
+    acl_file: Path | None = None
+
+    @property
+    def checked_name(self):
+        return self.server_hostname or self.host
+
+
+@dataclass
+class Finding:
+    status: str
+    code: str
+    text: str
+    fix: str | None = None
+
+
+class Report:
+    def __init__(self, out=print):
+        self.findings = []
+        self._out = out
+
+    def add(self, status, code, text, fix=None):
+        self.findings.append(Finding(status, code, text, fix))
+        self._out(f"{STATUS[status]} {text}")
+        if fix:
+            self._out(f"       -> {fix}")
+
+    @property
+    def failures(self):
+        return [f for f in self.findings if f.status == "fail"]
+
+    def codes(self, status=None):
+        return [f.code for f in self.findings if status is None or f.status == status]
+
+
+# Connections ------------------------------------------------------------------------------
+
+def _tcp(target, report, timeout):
+    where = f"{target.host}:{target.port}"
+    try:
+        sock = socket.create_connection((target.host, target.port), timeout=timeout)
+    except socket.gaierror as exc:
+        report.add("fail", "no_such_host", f"cannot resolve {target.host} ({exc.strerror})",
+                   "check the host name (--host, MQTT_BROKER_HOST), or use its IP address")
+        return None
+    except ConnectionRefusedError:
+        report.add("fail", "refused", f"connection refused by {where}: nothing listens on that port",
+                   "start the broker (`python -m host_tools broker run`), and check the port: 8883 "
+                   "for TLS, 1883 plain; the listener lines in mosquitto.conf; a firewall")
+        return None
+    except (socket.timeout, TimeoutError):
+        report.add("fail", "timeout", f"no answer from {where} within {timeout:g} s",
+                   f"check the address, and that a firewall lets TCP port {target.port} through")
+        return None
+    except OSError as exc:
+        report.add("fail", "unreachable", f"cannot reach {where}: {exc.strerror or exc}",
+                   "check the address and the network between here and the broker")
+        return None
+    sock.settimeout(timeout)
+    report.add("ok", "tcp", f"TCP connection to {where}")
+    return sock
+
+
+def _context(target, axtls=False, verify=True):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # Boards speak TLS 1.2; it also keeps the broker's certificates readable on the wire.
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if axtls:
+        ctx.set_ciphers(tlswire.AXTLS_CIPHERS)
+    if target.mode in ("ca", "ca+pin") and verify:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.check_hostname = True
+        if target.ca_certs:
+            ctx.load_verify_locations(cadata="".join(certs.cert_pem(c).decode() for c in target.ca_certs))
+        else:
+            ctx.load_default_certs()
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if target.certfile:
+        try:
+            ctx.load_cert_chain(target.certfile, target.keyfile)
+        except (ssl.SSLError, OSError) as exc:
+            raise UserError(f"cannot load the client certificate {target.certfile} with key "
+                            f"{target.keyfile} ({exc}): check MQTT_CERTFILE/MQTT_KEYFILE belong "
+                            "together") from None
+    return ctx
+
+
+def _sni(target):
+    name = target.checked_name
+    try:
+        import ipaddress
+        ipaddress.ip_address(name)
+        return name if target.mode in ("ca", "ca+pin") else None
+    except ValueError:
+        return name
+
+
+# Certificates -----------------------------------------------------------------------------
+
+def _load_chain(chain_der):
+    out = []
+    for der in chain_der:
+        try:
+            out.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            break
+    return out
+
+
+def _issued_by(cert, issuer) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+
+
+def print_chain(chain, report):
+    if not chain:
+        report.add("warn", "no_chain", "the broker's certificate was not visible in the handshake")
+        return
+    report.add("info", "chain", f"the broker sent {len(chain)} certificate(s):")
+    for i, cert in enumerate(chain):
+        d = certs.describe(cert)
+        report.add("info", "chain", f"  [{i}] {d['subject']} ({d['key']}), issued by {d['issuer']}")
+        if d["sans"]:
+            report.add("info", "chain", f"      names: {', '.join(d['sans'])}")
+        report.add("info", "chain", f"      valid until {d['not_after']:%Y-%m-%d %H:%M} UTC "
+                                    f"({d['days_left']} days)")
+        report.add("info", "chain", f"      SHA-256 {d['sha256']}")
+        if d["warning"]:
+            report.add("warn", "expires_soon" if d["days_left"] >= 0 else "cert_dates",
+                       f"  [{i}] {d['subject']} {d['warning']}",
+                       "rotate it: `certs broker --next`, `provision --all`, copy the bundles, "
+                       "`certs broker --promote`, restart the broker")
+
+
+def explain_untrusted(chain, target, verify_message, report, now=None):
+    """Why the device would not trust the broker's certificate: each cause found."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    found = False
+    if not chain:
+        report.add("fail", "untrusted", f"the broker's certificate is not trusted ({verify_message})",
+                   "compare the broker's certificate with the device's CA (`certs show`)")
+        return
+    leaf = chain[0]
+    if leaf.not_valid_after_utc < now:
+        found = True
+        report.add("fail", "expired", f"the broker's certificate expired on "
+                   f"{leaf.not_valid_after_utc:%Y-%m-%d} ({int((now - leaf.not_valid_after_utc).days)} days ago)",
+                   "issue a new one (`certs broker --force`, or a rotation: `certs broker --next`, "
+                   "`provision --all`, `certs broker --promote`) and restart the broker")
+    if leaf.not_valid_before_utc > now:
+        found = True
+        report.add("fail", "not_yet_valid", f"the broker's certificate is not valid before "
+                   f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC",
+                   "check the clocks: this machine's, the broker's and where the certificate was made")
+    if target.ca_certs:
+        pool = list(target.ca_certs)
+        cur, trusted_by = leaf, None
+        for _ in range(6):
+            anchor = next((ca for ca in pool if _issued_by(cur, ca)), None)
+            if anchor is not None:
+                trusted_by = anchor
+                break
+            nxt = next((c for c in chain[1:] if c is not cur and _issued_by(cur, c)), None)
+            if nxt is None:
+                break
+            cur = nxt
+        if trusted_by is None:
+            found = True
+            names = ", ".join(certs.common_name(c.subject) for c in target.ca_certs)
+            report.add("fail", "untrusted_ca",
+                       f"the broker's certificate is issued by {certs.common_name(cur.issuer)}, "
+                       f"which is not the CA the device trusts ({target.ca_label}: {names})",
+                       "give the device the CA that signed the broker's certificate (MQTT_CA_CERTS, "
+                       "`provision --ca`), or issue the broker's certificate from your CA "
+                       "(`certs broker`) and restart the broker")
+        elif trusted_by.not_valid_after_utc < now:
+            found = True
+            report.add("fail", "ca_expired", f"the CA {certs.common_name(trusted_by.subject)} "
+                       f"expired on {trusted_by.not_valid_after_utc:%Y-%m-%d}",
+                       "make a new CA (`certs ca --force`), reissue the broker and device "
+                       "certificates, and provision every device again")
+    elif verify_message and any(w in verify_message for w in ("self-signed", "self signed", "local issuer")):
+        found = True
+        report.add("fail", "untrusted_ca",
+                   f"the broker's certificate is issued by {certs.common_name(leaf.issuer)}, which "
+                   f"is not in {target.ca_label} (a private CA)",
+                   "give the CA file (MQTT_CA_CERTS=certs/ca.crt); MQTT_TLS_INSECURE=true is no fix: "
+                   "it lets anyone pose as the broker and collect the password")
+    if not certs.matches_name(leaf, target.checked_name):
+        found = True
+        names = ", ".join(certs.subject_alt_names(leaf)) or "no names"
+        report.add("fail", "name_mismatch",
+                   f"the broker's certificate is for {names}, not for {target.checked_name}",
+                   f"connect with one of those names (--host; server_hostname in the device "
+                   f"config), or reissue it with `certs broker --dns {target.checked_name}` (or --ip)")
+    if not found:
+        report.add("fail", "untrusted", f"the broker's certificate is not trusted ({verify_message})",
+                   "compare the broker's certificate with the device's CA (`certs show`)")
+
+
+# The checks -------------------------------------------------------------------------------
+
+def _plain_probe(target, timeout) -> bool:
+    """Whether the port answers a plain MQTT CONNECT (no credentials are sent)."""
+    try:
+        with socket.create_connection((target.host, target.port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            conn = tlswire.PlainConn(sock)
+            conn.send(mqttwire.connect("host-tools-probe"))
+            ptype, _, _ = mqttwire.read_packet(conn)
+            return ptype == mqttwire.CONNACK
+    except (OSError, EOFError, mqttwire.ProtocolError):
+        return False
+
+
+def _speaks_tls(target, timeout) -> bool:
+    try:
+        sock = socket.create_connection((target.host, target.port), timeout=timeout)
+    except OSError:
+        return False
+    sock.settimeout(timeout)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    conn = tlswire.TlsConn(sock, ctx)
+    try:
+        conn.handshake()
+    except (ssl.SSLError, OSError, EOFError):
+        pass
+    conn.close()
+    return conn.seen.version is not None
+
+
+def _tls_connect(target, report, timeout):
+    sock = _tcp(target, report, timeout)
+    if sock is None:
+        return None
+    # An ESP8266 offers only axTLS's suites; the check offers what the device would.
+    conn = tlswire.TlsConn(sock, _context(target, axtls=target.board == "esp8266"),
+                           server_hostname=_sni(target))
+    try:
+        conn.handshake()
+    except ssl.SSLCertVerificationError as exc:
+        chain = _load_chain(conn.seen.chain)
+        print_chain(chain, report)
+        explain_untrusted(chain, target, exc.verify_message, report)
+        conn.close()
+        return None
+    except (ssl.SSLError, OSError, EOFError) as exc:
+        seen = conn.seen
+        conn.close()
+        _explain_handshake_failure(exc, seen, target, report, timeout)
+        return None
+    report.add("ok", "tls", f"TLS handshake: {conn.tls.version()}, {conn.tls.cipher()[0]}")
+    chain = _load_chain(conn.seen.chain)
+    if not chain and conn.peer_der:
+        chain = _load_chain([conn.peer_der])
+    print_chain(chain, report)
+    if target.mode in ("ca", "ca+pin"):
+        report.add("ok", "trusted", f"the certificate is trusted: signed by {target.ca_label}, "
+                   f"in date, issued for {target.checked_name}")
+    elif target.mode == "insecure":
+        report.add("warn", "insecure", "TLS without checking the broker (insecure): anyone in the "
+                   "middle could read the password", "use the CA (MQTT_CA_CERTS, tls mode ca) or a pin")
+    if target.mode in ("pin", "ca+pin"):
+        fingerprint = certs.fingerprint_sha256(chain[0]) if chain else None
+        if fingerprint not in target.pins:
+            report.add("fail", "pin_mismatch",
+                       f"the broker's certificate (SHA-256 {fingerprint}) matches none of the "
+                       f"device's {len(target.pins)} pin(s): {', '.join(p[:16] + '...' for p in target.pins)}",
+                       "the broker's certificate changed: provision the device again (it pins the "
+                       "current and the next certificate) and copy its bundle to the board")
+            conn.close()
+            return None
+        report.add("ok", "pinned", f"the certificate matches pin {target.pins.index(fingerprint) + 1} "
+                   f"of {len(target.pins)}")
+    if conn.seen.cert_request:
+        report.add("info", "mtls", "the broker asks for a client certificate (mutual TLS)"
+                   + (": one was sent" if target.certfile else ""))
+    return conn
+
+
+def _explain_handshake_failure(exc, seen, target, report, timeout):
+    where = f"{target.host}:{target.port}"
+    alert = seen.alert_name
+    if seen.version is None and (seen.bytes_in == 0 or alert is None):
+        if _plain_probe(target, timeout):
+            report.add("fail", "not_tls", f"{where} speaks plain MQTT, not TLS",
+                       "use the broker's TLS port (8883), or MQTT_USE_TLS=false for a plain "
+                       "development listener (which sends the password in clear)")
+        else:
+            report.add("fail", "no_tls", f"{where} did not answer the TLS handshake ({exc})",
+                       "check the port is the broker's TLS listener (8883) and that it has "
+                       "certfile/keyfile in mosquitto.conf; see the broker's log")
+        return
+    if alert == "protocol_version" or (seen.version is None and "version" in str(exc).lower()):
+        report.add("fail", "tls_version", f"{where} does not accept TLS 1.2 ({exc})",
+                   "boards speak TLS 1.2: set `tls_version tlsv1.2` in mosquitto.conf "
+                   "(`broker config` writes it)")
+        return
+    if seen.cert_request and not target.certfile:
+        report.add("fail", "client_cert_required",
+                   f"the broker requires a client certificate (mutual TLS, require_certificate "
+                   f"true) and this client has none (alert: {alert or exc})",
+                   "provision the device with --mtls (it gets client.der/client.key.der), or set "
+                   "MQTT_CERTFILE and MQTT_KEYFILE")
+        return
+    if target.certfile and alert in ("bad_certificate", "unsupported_certificate", "certificate_revoked",
+                                     "certificate_expired", "certificate_unknown", "unknown_ca",
+                                     "access_denied", "decrypt_error"):
+        why = _client_cert_problem(target)
+        report.add("fail", "client_cert_rejected",
+                   f"the broker rejected the client certificate (alert: {alert})" + (f": {why}" if why else ""),
+                   "issue the device's certificate from the CA in the broker's cafile "
+                   "(`provision DEVICE --mtls --force`) and copy its bundle to the board")
+        return
+    if alert == "handshake_failure" and seen.suite is None:
+        report.add("fail", "no_common_suite", f"the broker and this client share no cipher suite "
+                   f"(alert: {alert})", "check the broker's ciphers and key type (`certs show`)")
+        return
+    report.add("fail", "tls_failed", f"the TLS handshake with {where} failed: {exc}"
+               + (f" (alert: {alert})" if alert else ""), "see the broker's log for its side of it")
+
+
+def _client_cert_problem(target):
+    try:
+        cert = certs.load_cert(target.certfile)
+    except UserError:
+        return None
+    now = dt.datetime.now(dt.timezone.utc)
+    if cert.not_valid_after_utc < now:
+        return f"it expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+    if target.ca_certs and not any(_issued_by(cert, ca) for ca in target.ca_certs):
+        return f"it is issued by {certs.common_name(cert.issuer)}, not by {target.ca_label}"
+    return None
+
+
+def _login(conn, target, report):
+    client_id = target.client_id or f"{target.username or 'host'}-check-{secrets.token_hex(3)}"
+    try:
+        conn.send(mqttwire.connect(client_id, target.username, target.password))
+        ptype, _, body = mqttwire.read_packet(conn)
+    except (OSError, EOFError, ssl.SSLError, mqttwire.ProtocolError) as exc:
+        report.add("fail", "no_connack", f"the broker closed the connection without answering "
+                   f"CONNECT ({exc})", "see the broker's log: it says why it dropped the client")
+        return False
+    if ptype != mqttwire.CONNACK or len(body) < 2:
+        report.add("fail", "not_mqtt", f"the answer to CONNECT is not a CONNACK (type {ptype})",
+                   "check the port belongs to an MQTT broker")
+        return False
+    code = body[1]
+    if code == 0:
+        report.add("ok", "login", f"logged in as {target.username or '(anonymous)'}")
+        return True
+    meaning = mqttwire.CONNACK_CODES.get(code, "unknown code")
+    if code in (4, 5):
+        if target.username is None:
+            report.add("fail", "needs_login", f"the broker refused an anonymous login (code {code}, "
+                       f"{meaning})", "set MQTT_USERNAME and MQTT_PASSWORD, or check the device's bundle")
+            return False
+        _explain_login(code, meaning, target, report)
+        return False
+    report.add("fail", "refused_login", f"the broker refused the connection: code {code}, {meaning}",
+               "see the broker's log")
+    return False
+
+
+def _explain_login(code, meaning, target, report):
+    user = target.username
+    head = f"the broker refused the login of {user} (CONNACK code {code}, {meaning})"
+    if target.passwd_file and Path(target.passwd_file).exists():
+        users = mosq.read_password_file(target.passwd_file)
+        if user not in users:
+            report.add("fail", "unknown_user", f"{head}: {user} is not in the password file "
+                       f"{target.passwd_file}", f"provision it (`provision {user}`) or add it "
+                       "(`broker user`); `broker run` reloads the file, else send the broker SIGHUP")
+        elif not mosq.verify_password(target.password or "", users[user]):
+            report.add("fail", "wrong_password", f"{head}: wrong password (it does not match "
+                       f"{user}'s hash in {target.passwd_file})",
+                       "use the password from the device's bundle, or provision it again "
+                       "(--new-password) and copy the bundle to the board")
+        else:
+            report.add("fail", "stale_password_file", f"{head}, though {target.passwd_file} has "
+                       "this password: the running broker has not read the file since it changed",
+                       "reload the broker (SIGHUP, or restart it)")
+        return
+    report.add("fail", "wrong_password", f"{head}: wrong user name or password (Mosquitto answers "
+               "'not authorized' to both)", "check MQTT_USERNAME/MQTT_PASSWORD, or provision the "
+               "device again and copy its bundle")
+
+
+def _topics(conn, target, report, timeout):
+    """A device may write nodes/<id>/# and read nodes/<id>/cmd/#, and nothing of other nodes.
+
+    Mosquitto grants every subscription and filters each message by the ACL, so the test is a
+    round trip: publish to another node's command topic, then to our own; our own must come
+    back, and the other must not have come back before it (the broker keeps the order).
+    """
+    prefix = f"nodes/{target.device_id}"
+    own = f"{prefix}/cmd/host-check"
+    foreign = "nodes/host-check-other-node/cmd/host-check"
+    token = secrets.token_hex(8).encode()
+    stage = "subscribe"
+    try:
+        conn.send(mqttwire.subscribe(1, "nodes/+/cmd/host-check"))
+        while True:
+            ptype, flags, body = mqttwire.read_packet(conn)
+            if ptype == mqttwire.SUBACK:
+                break
+        if body[2] == 0x80:
+            report.add("fail", "acl_read", f"{target.username} may not subscribe to its command "
+                       f"topics {prefix}/cmd/#", "provision the device (adds its block to the ACL) "
+                       "and reload the broker" + _acl_hint(target))
+            return
+        stage = "round trip"
+        conn.send(mqttwire.publish(foreign, b"host_tools check " + token))
+        conn.send(mqttwire.publish(own, b"host_tools check " + token, packet_id=7))
+        leaked = back = acked = False
+        while not back:
+            try:
+                ptype, flags, body = mqttwire.read_packet(conn)
+            except (socket.timeout, TimeoutError):
+                if acked:
+                    break
+                raise
+            if ptype == mqttwire.PUBACK:
+                # Mosquitto queues the copy for its subscribers before it sends the PUBACK; a
+                # short grace covers brokers that do not.
+                acked = True
+                conn.sock.settimeout(min(1.0, timeout))
+            elif ptype == mqttwire.PUBLISH:
+                topic, payload = mqttwire.parse_publish(flags, body)
+                if payload.endswith(token):
+                    leaked = leaked or topic == foreign
+                    back = topic == own
+        conn.sock.settimeout(timeout)
+        if not back:
+            report.add("fail", "acl_denied", f"a test message to {own} did not come back: the ACL "
+                       f"does not let {target.username} write under {prefix}/ or read {prefix}/cmd/",
+                       "provision the device (adds its block to the ACL) and reload the broker"
+                       + _acl_hint(target))
+            return
+        report.add("ok", "acl_own", f"may publish under {prefix}/ and read {prefix}/cmd/ "
+                   "(a test message came back)")
+        if leaked:
+            report.add("warn", "acl_open", f"{target.username} may also write and read another "
+                       "node's topics", "use the ACL `broker config` writes: each device writes only "
+                       "under nodes/<id>/ and reads only nodes/<id>/cmd/")
+        else:
+            report.add("ok", "acl_others", "may not write or read another node's command topics")
+    except (socket.timeout, TimeoutError):
+        report.add("fail", "dropped", f"no answer from the broker during the topic check ({stage})",
+                   "see the broker's log")
+    except (OSError, EOFError, ssl.SSLError, mqttwire.ProtocolError) as exc:
+        report.add("fail", "dropped", f"the broker closed the connection during the topic check ({exc})",
+                   "see the broker's log")
+
+
+def _acl_hint(target):
+    if target.acl_file and Path(target.acl_file).exists():
+        if f"user {target.username}\n" not in Path(target.acl_file).read_text():
+            return f"; {target.acl_file} has no block for {target.username}"
+    return ""
+
+
+def _esp8266(target, report, timeout, required: bool):
+    """The handshake an ESP8266 makes: TLS 1.2, only axTLS's RSA key exchange suites."""
+    bad = "fail" if required else "warn"
+    try:
+        sock = socket.create_connection((target.host, target.port), timeout=timeout)
+    except OSError:
+        return
+    sock.settimeout(timeout)
+    conn = tlswire.TlsConn(sock, _context(target, axtls=True, verify=False), server_hostname=None)
+    try:
+        conn.handshake()
+        error = None
+    except (ssl.SSLError, OSError, EOFError) as exc:
+        error = exc
+    seen = conn.seen
+    conn.close()
+    chain = _load_chain(seen.chain)
+    problems = [p for c in chain for p in certs.axtls_problems(c)]
+    if seen.suite in tlswire.AXTLS_SUITES and not problems:
+        key = certs.key_description(chain[0].public_key()) if chain else "its"
+        suffix = "" if error is None else " (the handshake then stopped for lack of a client certificate)"
+        report.add("ok", "esp8266_ok", f"an ESP8266 could connect: TLS 1.2 with "
+                   f"{seen.suite_name} and the broker's {key} key{suffix}")
+        return
+    why = "; ".join(dict.fromkeys(problems)) or f"no suite in common ({seen.alert_name or error})"
+    report.add(bad, "esp8266_no", f"an ESP8266 could not connect: the broker's certificate: {why}"
+               if problems else f"an ESP8266 could not connect: {why}",
+               "give the broker an RSA certificate from an RSA CA: `certs broker --key-type rsa "
+               "--force` (RSA 2048 is the default), then restart the broker")
+
+
+def run(target: Target, timeout=5.0, out=print) -> Report:
+    report = Report(out)
+    mode = target.mode if target.tls else "plain"
+    report.add("info", "target", f"checking {target.host}:{target.port} "
+               + (f"as device {target.device_id} ({target.board or 'board?'}, tls {mode})"
+                  if target.device_id else f"(tls {mode})"))
+    if target.tls:
+        conn = _tls_connect(target, report, timeout)
+    else:
+        sock = _tcp(target, report, timeout)
+        conn = tlswire.PlainConn(sock) if sock else None
+        if conn and not _plain_probe(target, timeout):
+            conn.close()
+            conn = None
+            if _speaks_tls(target, timeout):
+                report.add("fail", "expects_tls", f"{target.host}:{target.port} expects TLS, not "
+                           "plain MQTT", "set MQTT_USE_TLS=true (and MQTT_CA_CERTS to the CA file)")
+            else:
+                report.add("fail", "not_mqtt", f"{target.host}:{target.port} did not answer MQTT",
+                           "check the port belongs to the broker (1883 plain, 8883 TLS)")
+        if conn:
+            report.add("warn", "plain", "plain MQTT: the password crosses the network in clear",
+                       "use the TLS listener (8883) with MQTT_USE_TLS=true")
+    if conn is not None:
+        try:
+            if _login(conn, target, report):
+                if target.device_id:
+                    _topics(conn, target, report, timeout)
+                else:
+                    report.add("info", "acl_skipped", "give --device NAME to check a device's topics")
+                try:
+                    conn.send(mqttwire.disconnect())
+                except (OSError, ssl.SSLError):
+                    pass
+        finally:
+            conn.close()
+    if target.tls and not any(f.code in ("refused", "timeout", "no_such_host", "unreachable",
+                                          "not_tls", "no_tls") for f in report.findings):
+        _esp8266(target, report, timeout, required=target.board == "esp8266")
+    return report
+
+
+# Targets ----------------------------------------------------------------------------------
+
+def _read_cas(path) -> list:
+    data = Path(path).read_bytes()
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError as exc:
+        raise UserError(f"{path} holds no certificate ({exc}): point it at the CA file") from None
+
+
+def from_settings(settings, host=None, port=None, broker_dir=None) -> Target:
+    host = host or settings.host
+    if not host:
+        raise UserError("no broker to check: give --host NAME, or set MQTT_BROKER_HOST")
+    tls = settings.tls if port is None or settings.use_tls is not None else port != 1883
+    t = Target(host=host, port=port or settings.effective_port(), tls=tls,
+               mode="insecure" if settings.tls_insecure else "ca",
+               username=settings.username, password=settings.password,
+               client_id=settings.client_id, certfile=settings.certfile, keyfile=settings.keyfile)
+    if settings.ca_certs:
+        if not Path(settings.ca_certs).exists():
+            raise UserError(f"MQTT_CA_CERTS={settings.ca_certs} does not exist: point it at the CA file")
+        t.ca_certs = _read_cas(settings.ca_certs)
+        t.ca_label = settings.ca_certs
+    if bool(settings.certfile) != bool(settings.keyfile):
+        raise UserError("give both MQTT_CERTFILE and MQTT_KEYFILE for a client certificate, or neither")
+    _local_broker(t, broker_dir)
+    return t
+
+
+def from_bundle(bundle: Path, tmp: Path, host=None, port=None, broker_dir=None) -> Target:
+    from .provision import read_config
+    cfg = read_config(bundle)
+    if cfg is None:
+        raise UserError(f"no device bundle in {bundle}: provision it with `provision {bundle.name} --board ...`")
+    mqtt, tls = cfg.get("mqtt", {}), cfg.get("tls", {})
+    t = Target(host=host or mqtt.get("host"), port=port or mqtt.get("port", 8883),
+               mode=tls.get("mode", "ca"), pins=[p.replace(":", "").lower() for p in tls.get("pins", [])],
+               # The device checks the name it was given, wherever this check connects to.
+               server_hostname=tls.get("server_hostname") or mqtt.get("host"),
+               username=mqtt.get("user"), password=mqtt.get("password"),
+               device_id=cfg.get("device_id"), board=cfg.get("board"))
+    ca = Path(bundle) / tls.get("ca", "ca.der")
+    if ca.exists():
+        t.ca_certs, t.ca_label = _read_cas(ca), str(ca)
+    if tls.get("cert") and tls.get("key"):
+        cert = certs.load_cert(Path(bundle) / tls["cert"])
+        key = certs.load_key(Path(bundle) / tls["key"])
+        t.certfile, t.keyfile = str(tmp / "client.pem"), str(tmp / "client.key")
+        certs.write_public(Path(t.certfile), certs.cert_pem(cert))
+        certs.write_secret(Path(t.keyfile), certs.key_pem(key), force=True)
+    _local_broker(t, broker_dir)
+    return t
+
+
+def _local_broker(t, broker_dir):
+    if broker_dir and Path(broker_dir).is_dir():
+        t.passwd_file = Path(broker_dir) / "passwd"
+        t.acl_file = Path(broker_dir) / "acl"
+
+
+def temp_dir():
+    """A private folder for a bundle's key as PEM while the check runs."""
+    return tempfile.TemporaryDirectory(prefix="host_tools-check-")
