@@ -7,7 +7,6 @@ sys.path.insert(0, os.getenv("DEVICE_TEST_DIR") + "/fakes")
 
 import machine  # noqa: E402  (the fake)
 import network  # noqa: E402
-import ntptime  # noqa: E402
 from mptest import eq, raises  # noqa: E402
 
 WIFI = {"ssid": "lab", "password": "secret"}
@@ -101,13 +100,11 @@ def test_reset_cause_names():
         eq(esp32.reset_cause(), name, "cause")
 
 
-def test_clock_sync_reports_failure_instead_of_raising():
+def test_set_time_writes_the_rtc_in_utc():
     esp32, _ = _boards()
-    ntptime.reachable = True
-    assert esp32.sync_clock("pool.ntp.org", 2) is True
-    eq(ntptime.host, "pool.ntp.org", "host")
-    ntptime.reachable = False
-    assert esp32.sync_clock("pool.ntp.org", 2) is False
+    machine.configure()
+    esp32.set_time(1767225600 + 3723)  # 2026-01-01 01:02:03 UTC, a Thursday
+    eq(machine.calls, [("rtc.datetime", (2026, 1, 1, 3, 1, 2, 3, 0))], "calls")
 
 
 def test_watchdog():

@@ -5,7 +5,7 @@ import network
 import time
 
 from node.board.espcommon import (bundle_dir, data_dir, free_heap, reset_cause, rtc_load,  # noqa: F401
-                                  rtc_save, sync_clock, unix_time, wifi_down, wifi_up, _sta)
+                                  rtc_save, set_time, unix_time, wifi_down, wifi_up, _sta)
 
 NAME = "esp32"
 RTC_BYTES = 2048

@@ -6,7 +6,7 @@ import machine
 import time
 
 from node.board.espcommon import (bundle_dir, data_dir, free_heap, reset_cause, rtc_load,  # noqa: F401
-                                  rtc_save, sync_clock, unix_time, wifi_down, wifi_up)
+                                  rtc_save, set_time, unix_time, wifi_down, wifi_up)
 
 NAME = "esp8266"
 RTC_BYTES = 492

@@ -1,5 +1,5 @@
-# What ESP32 and ESP8266 boards share: Wi-Fi station, RTC memory, clock and NTP, reset cause.
-# Only documented MicroPython APIs: network.WLAN, machine.RTC, machine.reset_cause, ntptime.
+# What ESP32 and ESP8266 boards share: Wi-Fi station, RTC memory, the clock, reset cause.
+# Only documented MicroPython APIs: network.WLAN, machine.RTC, machine.reset_cause.
 import gc
 import time
 
@@ -66,16 +66,11 @@ def unix_time():
     return time.time() + EPOCH_OFFSET
 
 
-def sync_clock(host, timeout_s):
-    """Set the RTC from NTP (ntptime, frozen into the ESP firmware); True when it worked."""
-    import ntptime
-    ntptime.host = host
-    ntptime.timeout = timeout_s
-    try:
-        ntptime.settime()
-        return True
-    except (OSError, OverflowError, IndexError):
-        return False
+def set_time(unix_t):
+    """Set the RTC (UTC) from a Unix time, e.g. one node.sntp fetched."""
+    tm = time.gmtime(unix_t - EPOCH_OFFSET)
+    # RTC.datetime: (year, month, day, weekday 0-6, hours, minutes, seconds, subseconds)
+    machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
 
 
 _CAUSES = (

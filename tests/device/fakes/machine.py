@@ -38,6 +38,13 @@ class RTC:
             raise ValueError("buffer too long")
         _rtc_memory = bytearray(data)
 
+    def datetime(self, dt=None):
+        if dt is None:
+            raise NotImplementedError("reading the fake RTC's date is not modelled")
+        if len(dt) != 8 or not 1 <= dt[1] <= 12 or not 0 <= dt[3] <= 6:
+            raise ValueError("RTC.datetime takes (year, month, day, weekday, h, m, s, subsec)")
+        calls.append(("rtc.datetime", tuple(dt)))
+
     def irq(self, trigger=None, wake=None):
         calls.append(("rtc.irq", trigger, wake))
 
