@@ -64,6 +64,7 @@ class Finding:
 class Report:
     def __init__(self, out=print):
         self.findings = []
+        self.chain = []            # the broker's certificates, as the device's handshake saw them
         self._out = out
 
     def add(self, status, code, text, fix=None):
@@ -293,6 +294,7 @@ def _tls_connect(target, report, timeout):
         conn.handshake()
     except ssl.SSLCertVerificationError as exc:
         chain = _load_chain(conn.seen.chain)
+        report.chain = chain
         print_chain(chain, report)
         explain_untrusted(chain, target, exc.verify_message, report)
         conn.close()
@@ -306,6 +308,7 @@ def _tls_connect(target, report, timeout):
     chain = _load_chain(conn.seen.chain)
     if not chain and conn.peer_der:
         chain = _load_chain([conn.peer_der])
+    report.chain = chain
     print_chain(chain, report)
     if target.mode in ("ca", "ca+pin"):
         report.add("ok", "trusted", f"the certificate is trusted: signed by {target.ca_label}, "
@@ -530,7 +533,8 @@ def _esp8266(target, report, timeout, required: bool):
         error = exc
     seen = conn.seen
     conn.close()
-    chain = _load_chain(seen.chain)
+    # With no suite in common the broker sends no certificate; judge the one the device saw.
+    chain = _load_chain(seen.chain) or report.chain
     problems = [p for c in chain for p in certs.axtls_problems(c)]
     if seen.suite in tlswire.AXTLS_SUITES and not problems:
         key = certs.key_description(chain[0].public_key()) if chain else "its"

@@ -1,0 +1,145 @@
+"""A project folder for host_tools tests: certs/, build/ and a .env of its own, the CLI run
+in-process on it, and a real Mosquitto started from the mosquitto.conf `broker config` wrote."""
+
+import contextlib
+import io
+import os
+import ssl
+import sys
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+from host_tools import broker as mosq
+from host_tools import certs, cli
+from host_tools.brokerdir import BrokerDir
+from host_tools.pki import Pki
+
+
+class Site:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.env_file = self.root / "test.env"
+        self.env_file.write_text("")
+        self.brokers = []
+
+    @property
+    def pki(self):
+        return Pki(self.root / "certs")
+
+    @property
+    def bdir(self):
+        return BrokerDir(self.root / "build" / "broker")
+
+    def bundle(self, device):
+        return self.root / "build" / "devices" / device
+
+    def config(self, device):
+        import json
+        return json.loads((self.bundle(device) / "config.json").read_text())
+
+    def cli(self, *args, stdin="", env=None):
+        """(exit status, stdout, stderr) of `python -m host_tools ARGS` run here, in-process,
+        with no MQTT_*/WIFI_* variables but those in `env`."""
+        argv = ["--certs", str(self.root / "certs"), "--build", str(self.root / "build"),
+                "--env-file", str(self.env_file)] + [str(a) for a in args]
+        out, err = io.StringIO(), io.StringIO()
+        saved = {k: v for k, v in os.environ.items() if k.startswith(("MQTT_", "WIFI_"))}
+        for k in saved:
+            del os.environ[k]
+        os.environ.update(env or {})
+        old_stdin = sys.stdin
+        sys.stdin = io.StringIO(stdin)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                rc = cli.main(argv)
+        finally:
+            sys.stdin = old_stdin
+            for k in env or {}:
+                os.environ.pop(k, None)
+            os.environ.update(saved)
+        return rc, out.getvalue(), err.getvalue()
+
+    def ok(self, *args, **kw):
+        rc, out, err = self.cli(*args, **kw)
+        assert rc == 0, f"host_tools {' '.join(map(str, args))} -> {rc}\n{out}\n{err}"
+        return out
+
+    def setup(self, devices=("node-a", "node-b"), monitors=("monitor",), mtls=False,
+              broker_key="rsa"):
+        """CA, broker certificate for localhost/127.0.0.1, broker config on free ports (TLS and a
+        loopback plain listener), unix devices and monitors."""
+        self.ok("certs", "ca")
+        self.ok("certs", "broker", "--dns", "localhost", "--ip", "127.0.0.1", "--key-type", broker_key)
+        self.tls_port, self.plain_port = mosq.free_port(), mosq.free_port()
+        self.ok("broker", "config", "--port", self.tls_port, "--dev", "--plain-port", self.plain_port,
+                *(["--mtls"] if mtls else []))
+        for d in devices:
+            self.ok("provision", d, "--board", "unix", "--host", "localhost")
+        for m in monitors:
+            self.ok("broker", "user", m, "--role", "monitor")
+        return self
+
+    def login(self, name):
+        """user, password of a monitor (from its .env file) or a device (from its bundle)."""
+        env_file = self.root / "build" / "users" / f"{name}.env"
+        if env_file.exists():
+            values = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
+                          if "=" in line and not line.startswith("#"))
+            return values["MQTT_USERNAME"], values["MQTT_PASSWORD"]
+        mqtt = self.config(name)["mqtt"]
+        return mqtt["user"], mqtt["password"]
+
+    def start_broker(self):
+        b = mosq.Mosquitto(self.bdir.conf, self.bdir.log_file)
+        self.brokers.append(b)
+        b.start()
+        return b
+
+    def stop(self):
+        for b in self.brokers:
+            b.stop()
+
+    def log(self):
+        return self.bdir.log_file.read_text(errors="replace") if self.bdir.log_file.exists() else ""
+
+    def ca_pem_from_bundle(self, device):
+        """The bundle's ca.der as a PEM file, for paho."""
+        pem = self.root / f"{device}-ca.pem"
+        pem.write_bytes(certs.cert_pem(certs.load_cert(self.bundle(device) / "ca.der")))
+        return pem
+
+
+def connack(host, port, ca_pem, user, password, certfile=None, keyfile=None, timeout=10):
+    """The broker's answer to a device-like login with paho: "Success", "Not authorized", or
+    "closed: ..." when the connection ends without a CONNACK."""
+    answered = threading.Event()
+    result = {}
+
+    def on_connect(client, userdata, flags, reason, props):
+        result.setdefault("reason", str(reason))
+        answered.set()
+
+    def on_disconnect(client, userdata, flags, reason, props):
+        result.setdefault("reason", f"closed: {reason}")
+        answered.set()
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"t-{user}")
+    client.username_pw_set(user, password)
+    client.tls_set(ca_certs=str(ca_pem), certfile=certfile and str(certfile),
+                   keyfile=keyfile and str(keyfile), cert_reqs=ssl.CERT_REQUIRED)
+    client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
+    try:
+        client.connect(host, port, keepalive=10)
+    except (ssl.SSLError, OSError) as exc:
+        return f"closed: {exc}"
+    client.loop_start()
+    try:
+        assert answered.wait(timeout), "no answer from the broker"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return result["reason"]
