@@ -11,13 +11,26 @@ export MICROPYTHON
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench clean help
+# Boards: `make build`, then `make flash DEVICE=<id> PORT=/dev/ttyUSB0 [FIRMWARE=micropython.bin]`.
+PORT ?=
+DEVICE ?=
+BOARD ?=
+FIRMWARE ?=
+MPY ?=
+HOST_TOOLS := $(BIN)/python -m host_tools
+
+.PHONY: setup test demo bench clean help build flash repl dev
 
 help:
 	@echo "make demo    the node on the unix port publishing to a local Mosquitto over TLS"
 	@echo "make test    every test: device (MicroPython), host tools, integration (real broker)"
 	@echo "make bench   the benchmarks: a table, and bench/results.json"
 	@echo "make setup   create $(VENV) with the host tools and the test tools"
+	@echo "make build   firmware/ compiled to .mpy in build/firmware (MPY=6.2 for older boards)"
+	@echo "make flash DEVICE=<id> PORT=<port> [FIRMWARE=<.bin>]   build, image, files and bundle to a board"
+	@echo "make repl PORT=<port>   the board's REPL (mpremote)"
+	@echo "make dev PORT=<port>    run firmware/ on the board from this machine, nothing flashed"
+	@echo "$(HOST_TOOLS) --help   certificates, broker config, provisioning, check"
 
 setup: $(STAMP)
 
@@ -35,6 +48,18 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+build: $(STAMP)
+	$(HOST_TOOLS) build $(if $(MPY),--mpy $(MPY)) $(if $(BOARD),--board $(BOARD))
+
+flash: build
+	$(HOST_TOOLS) flash --port "$(PORT)" $(if $(DEVICE),--device $(DEVICE)) $(if $(BOARD),--board $(BOARD)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(FLASH_ARGS)
+
+repl: $(STAMP)
+	$(HOST_TOOLS) repl --port "$(PORT)"
+
+dev: $(STAMP)
+	$(HOST_TOOLS) dev --port "$(PORT)"
 
 clean:
 	rm -rf build .pytest_cache

@@ -107,7 +107,7 @@ def _bundle_files(bundle: Path, board: str) -> list:
         raise UserError(f"no device bundle in {bundle}: provision it first with "
                         f"`python -m host_tools provision {bundle.name} --board {board}`")
     if cfg.get("board") != board:
-        raise UserError(f"{bundle} was provisioned for a {cfg.get('board')} board, not {board}: "
+        raise UserError(f"{bundle} was provisioned for an {cfg.get('board')} board, not {board}: "
                         f"provision it again with --board {board}, or flash the right board")
     return sorted(p for p in bundle.iterdir() if p.is_file())
 
@@ -143,17 +143,19 @@ def plan(port: str, chip: type, *, firmware: Path | None, build_dir: Path, bundl
     return Plan(steps)
 
 
-# Runs on the board: delete the node package folder if there is one.
-_RM_NODE = ("import os\n"
-            "def rm(p):\n"
-            "    for e in os.ilistdir(p):\n"
-            "        f = p + '/' + e[0]\n"
-            "        rm(f) if e[1] == 0x4000 else os.remove(f)\n"
-            "    os.rmdir(p)\n"
-            "try:\n"
-            "    rm('node')\n"
-            "except OSError:\n"
-            "    pass\n")
+# Runs on the board: delete the node package folder if there is one. One line (exec of a
+# string), so the dry run prints one command per line.
+_RM_NODE = "exec(%r)" % (
+    "import os\n"
+    "def rm(p):\n"
+    "    for e in os.ilistdir(p):\n"
+    "        f = p + '/' + e[0]\n"
+    "        rm(f) if e[1] == 0x4000 else os.remove(f)\n"
+    "    os.rmdir(p)\n"
+    "try:\n"
+    "    rm('node')\n"
+    "except OSError:\n"
+    "    pass\n")
 
 
 def execute(p: Plan, port: str, out=print):

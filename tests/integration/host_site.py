@@ -54,7 +54,10 @@ class Site:
         sys.stdin = io.StringIO(stdin)
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                rc = cli.main(argv)
+                try:
+                    rc = cli.main(argv)
+                except SystemExit as exc:       # argparse's usage errors
+                    rc = exc.code
         finally:
             sys.stdin = old_stdin
             for k in env or {}:

@@ -1,0 +1,183 @@
+"""`provision DEVICE --board ...`: bundles, their validation, and the broker's password file and ACL."""
+
+import json
+import os
+
+import pytest
+
+from integration.host_site import Site
+from host_tools import broker as mosq
+from host_tools import certs, provision, unixport
+from host_tools.errors import UserError
+
+
+@pytest.fixture
+def site(tmp_path):
+    s = Site(tmp_path)
+    s.ok("certs", "ca")
+    s.ok("certs", "broker", "--dns", "localhost", "--dns", "broker.lan", "--ip", "127.0.0.1",
+         "--ip", "192.168.1.10")
+    return s
+
+
+WIFI = {"WIFI_PASSWORD": "correct horse"}
+
+
+def test_unix_bundle_and_broker_login(site):
+    out = site.ok("provision", "node-1", "--board", "unix", "--host", "localhost")
+    bundle = site.bundle("node-1")
+    assert sorted(p.name for p in bundle.iterdir()) == ["ca.der", "config.json"]
+    assert os.stat(bundle / "config.json").st_mode & 0o777 == 0o600
+    assert (bundle / "ca.der").read_bytes() == site.pki.ca_der.read_bytes()
+    cfg = site.config("node-1")
+    assert cfg["board"] == "unix" and cfg["device_id"] == "node-1"
+    assert cfg["mqtt"]["host"] == "localhost" and cfg["mqtt"]["port"] == 8883
+    assert cfg["mqtt"]["user"] == "node-1" and cfg["mqtt"]["client_id"] == "node-1"
+    assert cfg["tls"] == {"mode": "ca", "ca": "ca.der",
+                          "pins": [certs.fingerprint_sha256(site.pki.broker())]}
+    password = cfg["mqtt"]["password"]
+    assert len(password) >= 20
+    # The password exists only in the bundle and as a hash; it is never printed.
+    assert password not in out
+    hashed = mosq.read_password_file(site.bdir.password_file)["node-1"]
+    assert hashed.startswith("$7$") and mosq.verify_password(password, hashed)
+    assert password not in site.bdir.password_file.read_text()
+    assert "user node-1\ntopic write nodes/node-1/#\ntopic read nodes/node-1/cmd/#" in site.bdir.acl_file.read_text()
+
+
+def test_board_defaults_esp8266_pins_esp32_checks_the_ca(site):
+    site.ok("provision", "esp-8", "--board", "esp8266", "--host", "192.168.1.10",
+            "--wifi-ssid", "lab", env=WIFI)
+    site.ok("provision", "esp-32", "--board", "esp32", "--host", "broker.lan",
+            "--wifi-ssid", "lab", env=WIFI)
+    assert site.config("esp-8")["tls"]["mode"] == "pin"
+    assert site.config("esp-32")["tls"]["mode"] == "ca"
+    assert site.config("esp-8")["wifi"] == {"ssid": "lab", "password": "correct horse"}
+
+
+def test_esp8266_cannot_take_ca_mode(site):
+    rc, _, err = site.cli("provision", "esp-8", "--board", "esp8266", "--host", "broker.lan",
+                          "--wifi-ssid", "lab", "--tls-mode", "ca", env=WIFI)
+    assert rc == 2 and "axTLS has no CA verification" in err and "--tls-mode pin" in err
+
+
+def test_boards_need_wifi_and_a_reachable_host(site):
+    rc, _, err = site.cli("provision", "esp-32", "--board", "esp32", "--host", "broker.lan")
+    assert rc == 2 and "--wifi-ssid" in err and "WIFI_PASSWORD" in err
+    rc, _, err = site.cli("provision", "esp-32", "--board", "esp32", "--host", "localhost",
+                          "--wifi-ssid", "lab", env=WIFI)
+    assert rc == 2 and "that is the board itself" in err
+    rc, _, err = site.cli("provision", "esp-32", "--board", "esp32", "--host", "broker.lan",
+                          "--wifi-ssid", "lab", env={"WIFI_PASSWORD": "short"})
+    assert rc == 2 and "8 to 63 characters" in err
+    assert not site.bundle("esp-32").exists()
+
+
+def test_name_the_device_checks_must_be_in_the_certificate(site):
+    rc, _, err = site.cli("provision", "node-1", "--board", "unix", "--host", "10.9.9.9")
+    assert rc == 2 and "not 10.9.9.9" in err and "certs broker --dns 10.9.9.9" in err
+    site.ok("provision", "node-1", "--board", "unix", "--host", "10.9.9.9",
+            "--server-hostname", "broker.lan")
+    assert site.config("node-1")["tls"]["server_hostname"] == "broker.lan"
+
+
+def test_bad_device_names_and_new_device_without_board(site):
+    for name in ("a/b", "a b", "#", "_x", "a..b", "x" * 65):
+        rc, _, err = site.cli("provision", name, "--board", "unix", "--host", "localhost")
+        assert rc == 2 and "cannot be used" in err, name
+    rc, _, err = site.cli("provision", "fresh")
+    assert rc == 2 and "--board" in err
+
+
+def test_provisioning_again_keeps_the_password_unless_asked(site):
+    site.ok("provision", "node-1", "--board", "unix", "--host", "localhost")
+    first = site.config("node-1")["mqtt"]["password"]
+    out = site.ok("provision", "node-1")              # board and host from the bundle
+    assert site.config("node-1")["mqtt"]["password"] == first and "kept" in out
+    site.ok("provision", "node-1", "--new-password")
+    second = site.config("node-1")["mqtt"]["password"]
+    assert second != first
+    assert mosq.verify_password(second, mosq.read_password_file(site.bdir.password_file)["node-1"])
+    site.ok("provision", "node-1", "--password-stdin", stdin="my own secret\n")
+    assert site.config("node-1")["mqtt"]["password"] == "my own secret"
+    # Other users' hashes are left alone.
+    site.ok("provision", "node-2", "--board", "unix", "--host", "localhost")
+    users = mosq.read_password_file(site.bdir.password_file)
+    assert set(users) == {"node-1", "node-2"}
+    assert mosq.verify_password("my own secret", users["node-1"])
+
+
+def test_mutual_tls_bundle_has_client_certificate_and_key_in_der(site):
+    site.ok("provision", "esp-8", "--board", "esp8266", "--host", "broker.lan", "--wifi-ssid", "lab",
+            "--mtls", env=WIFI)
+    bundle = site.bundle("esp-8")
+    cfg = site.config("esp-8")
+    assert cfg["tls"]["cert"] == "client.der" and cfg["tls"]["key"] == "client.key.der"
+    cert = certs.load_cert(bundle / "client.der")
+    key = certs.load_key(bundle / "client.key.der")
+    assert certs.common_name(cert.subject) == "esp-8"
+    assert certs.key_description(key.public_key()) == "RSA 2048"      # axTLS loads RSA only
+    assert (bundle / "client.key.der").read_bytes().startswith(b"\x30\x82")  # PKCS#1 DER
+    assert os.stat(bundle / "client.key.der").st_mode & 0o777 == 0o600
+    rc, _, err = site.cli("provision", "esp-8", "--mtls", "--key-type", "ec")
+    assert rc == 2 and "RSA client keys" in err
+    # Without mutual TLS again, no stale key stays in the bundle.
+    site.ok("provision", "esp-8", "--no-mtls")
+    assert not (bundle / "client.key.der").exists() and "cert" not in site.config("esp-8")["tls"]
+
+
+def test_extra_pins_and_external_ca(site, tmp_path):
+    pin = "AB:" * 31 + "AB"
+    site.ok("provision", "esp-8", "--board", "esp8266", "--host", "broker.lan", "--wifi-ssid", "lab",
+            "--pin", pin, env=WIFI)
+    assert site.config("esp-8")["tls"]["pins"][1] == "ab" * 32
+    rc, _, err = site.cli("provision", "esp-8", "--pin", "1234")
+    assert rc == 2 and "64 hex digits" in err
+
+
+def test_firmware_validation_errors_name_the_key():
+    with pytest.raises(UserError, match="mqtt.port must be int"):
+        provision.firmware_validate({"device_id": "x", "mqtt": {"host": "h", "port": "8883"}})
+    with pytest.raises(UserError, match="wifi.ssid is missing"):
+        provision.firmware_validate({"device_id": "x", "board": "esp32", "mqtt": {"host": "h"}})
+    with pytest.raises(UserError, match="tls.pins is empty"):
+        provision.firmware_validate({"device_id": "x", "mqtt": {"host": "h"}, "tls": {"mode": "pin"}})
+
+
+LOAD_BUNDLE = """
+import json, sys
+from node import config
+cfg = config.load(sys.argv[1])
+print("CONFIG " + json.dumps(cfg))
+"""
+
+
+def test_bundles_load_in_micropython_with_the_firmware_config(site, tmp_path):
+    """config.json as provision writes it passes firmware/node/config.py under MicroPython."""
+    site.ok("provision", "node-u", "--board", "unix", "--host", "localhost")
+    site.ok("provision", "esp-8", "--board", "esp8266", "--host", "192.168.1.10", "--wifi-ssid", "lab",
+            "--mtls", env=WIFI)
+    site.ok("provision", "esp-32", "--board", "esp32", "--host", "broker.lan", "--wifi-ssid", "lab",
+            "--tls-mode", "ca+pin", env=WIFI)
+    script = tmp_path / "load_bundle.py"
+    script.write_text(LOAD_BUNDLE)
+    for device in ("node-u", "esp-8", "esp-32"):
+        proc = unixport.run([str(script), str(site.bundle(device))], timeout=30)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        line = next(l for l in proc.stdout.splitlines() if l.startswith("CONFIG "))
+        loaded = json.loads(line[len("CONFIG "):])
+        written = site.config(device)
+        assert loaded["device_id"] == device and loaded["board"] == written["board"]
+        assert loaded["tls"]["mode"] == written["tls"]["mode"]
+        assert loaded["tls"]["pins"] == written["tls"]["pins"]
+        assert loaded["mqtt"]["password"] == written["mqtt"]["password"]
+        assert loaded["mqtt"]["topic_prefix"] == f"nodes/{device}"
+        if written["board"] != "unix":
+            assert loaded["wifi"]["ssid"] == "lab"
+    # And a broken one is refused there, naming the key.
+    cfg_path = site.bundle("node-u") / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["mqtt"]["keepalve"] = 30
+    cfg_path.write_text(json.dumps(cfg))
+    proc = unixport.run([str(script), str(site.bundle("node-u"))], timeout=30)
+    assert proc.returncode != 0 and "mqtt.keepalve" in proc.stdout + proc.stderr
