@@ -177,7 +177,7 @@ class RingBuffer:
                 finally:
                     f.close()
                     self._data = None
-            if first == self._tail:
+            if first == self._tail or len(out) >= n:
                 break
             first, off = self._succ(first, last + 1), 0
         return out
