@@ -78,7 +78,8 @@ def make_context(tls_cfg, base_dir):
             raise ValueError("tls.mode %r needs a TLS library that verifies certificates; "
                              "this port's (axTLS, ESP8266) cannot: use tls.mode \"pin\"" % mode)
         except (ValueError, OSError):
-            raise ValueError("tls.ca: %s is not a certificate in DER: %s" % (tls_cfg.get("ca"), _REPROVISION))
+            raise ValueError("tls.ca: %s is not a certificate in DER: %s"
+                             % (tls_cfg.get("ca"), _REPROVISION))
     else:
         ctx.verify_mode = ssl.CERT_NONE
     cert, key = tls_cfg.get("cert"), tls_cfg.get("key")
@@ -133,8 +134,8 @@ def explain(exc, watch, name, pins=None, client_cert=False):
     if isinstance(exc, ValueError):
         if "not correctly signed" in text or "trusted CA" in text:
             why.append("its certificate is not signed by the CA in tls.ca (untrusted CA): give the "
-                       "device the CA that signed the broker's certificate (%s), or check it is "
-                       "reaching the right broker" % _REPROVISION)
+                       "device the CA that signed the broker's certificate (`host_tools "
+                       "provision` writes it), or check the device reaches the right broker")
         if "has expired" in text:
             why.append("its certificate has expired (by this device's clock): renew the broker "
                        "certificate (`host_tools certs broker`), and check the device clock is "
@@ -151,10 +152,10 @@ def explain(exc, watch, name, pins=None, client_cert=False):
             why.append("its certificate was refused (%s)" % text.strip())
     elif watch.refused == PIN_MISMATCH:
         expected = ", ".join(_hex(p) for p in pins or ())
-        why.append("its certificate's SHA-256 fingerprint is %s, which is none of tls.pins (%s) "
+        why.append("its certificate's SHA-256 fingerprint is %s, which is none of tls.pins [%s] "
                    "(wrong pin): if the broker certificate was renewed, %s to pin the new one; "
-                   "otherwise something else answers at this address" % (watch.fingerprint, expected,
-                                                                          _REPROVISION))
+                   "otherwise something else answers at this address"
+                   % (watch.fingerprint, expected, _REPROVISION))
     elif watch.refused == NOT_TLS:
         why.append("it answered with bytes that are not TLS: this port is probably a plain MQTT "
                    "listener (1883); use the broker's TLS port (8883)")
@@ -180,8 +181,8 @@ def explain(exc, watch, name, pins=None, client_cert=False):
                        "expired, and matches tls.key" % watch.alert)
         else:
             why.append("it requires a client certificate (mutual TLS) and this device has none: "
-                       "give the device one (tls.cert and tls.key; %s with a client certificate)"
-                       % _REPROVISION)
+                       "give the device one in tls.cert and tls.key (`host_tools provision` with "
+                       "a client certificate)")
     elif watch.alert == 40:
         why.append("it found no cipher suite in common (alert handshake_failure): an ESP8266 "
                    "needs an RSA broker certificate and TLS 1.2")

@@ -127,7 +127,12 @@ class TLSWatch(io.IOBase):
                 self._rhead[self._rgot:self._rgot + k] = data[i:i + k]
                 self._rgot += k
                 i += k
-                if self._rgot == 5:
+                h = self._rhead
+                # The first bytes tell a TLS record from anything else (a plain MQTT broker's
+                # CONNACK, an HTTP error page): say so at once, without waiting for more.
+                if h[0] < _CCS or h[0] > _APPDATA or (self._rgot > 1 and h[1] != 3):
+                    self.refused = NOT_TLS
+                elif self._rgot == 5:
                     self._record_start()
                 continue
             k = min(self._rleft, n - i)
@@ -145,9 +150,6 @@ class TLSWatch(io.IOBase):
     def _record_start(self):
         h = self._rhead
         t = h[0]
-        if t < _CCS or t > _APPDATA or h[1] != 3:
-            self.refused = NOT_TLS
-            return
         self._rtype = t
         self._rleft = (h[3] << 8) | h[4]
         if t == _CCS or t == _APPDATA:

@@ -139,6 +139,7 @@ class FakeBroker:
     def hangup(self):
         """Close the broker's end: the client reads EOF."""
         self.conn.server.close()
+        self.conn.hung_up = True
 
     def release(self, pid):
         self.hold.discard(pid)
@@ -194,6 +195,7 @@ class FakeConn(io.IOBase):
         self.number = number
         self.writes = []            # each write() the client made, as bytes
         self.closed = False
+        self.hung_up = False
         self._inbuf = bytearray()
 
     def write(self, buf):
@@ -205,6 +207,8 @@ class FakeConn(io.IOBase):
         return len(data)
 
     def _pump(self):
+        if self.hung_up:
+            return
         # The client's bytes are on their way; TCP_NODELAY on loopback makes them readable at
         # once, the short poll only guards against a slow kernel.
         p = select.poll()
