@@ -184,6 +184,10 @@ def run_foreground(bdir: BrokerDir, out=None, ready=None):
     if not bdir.conf.exists():
         raise UserError(f"no {bdir.conf}: write it first with `python -m host_tools broker config`")
     s = bdir.settings()
+    conf = bdir.conf.read_text()
+    for line in conf.splitlines():
+        if line.startswith("keyfile "):
+            check_key_mode(Path(line.split(" ", 1)[1]))
     listeners = [(s["bind"] or "0.0.0.0", s["tls_port"])]
     if s["plain_port"]:
         listeners.append(("127.0.0.1", s["plain_port"]))

@@ -79,7 +79,8 @@ def board_mpy(port: str, timeout=30):
     serialport.check(port)
     code = ("import sys; i = sys.implementation; "
             "print('MPY', getattr(i, '_mpy', 0), '.'.join(str(x) for x in i.version[:3]))")
-    proc = tools.run(tools.command("mpremote") + ["connect", port, "exec", code],
+    # `resume`: no soft reset needed to read sys.implementation.
+    proc = tools.run(tools.command("mpremote") + ["connect", port, "resume", "exec", code],
                      what="mpremote (reading the board's MicroPython version)",
                      hint="check that the board runs MicroPython (`make repl PORT=...` shows its "
                           "prompt), or give --mpy", timeout=timeout, capture=True)

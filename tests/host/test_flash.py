@@ -231,3 +231,17 @@ def test_make_targets():
     assert "pytest" in make_n("test")
     assert "-m host_tools demo" in make_n("demo")
     assert "-m bench" in make_n("bench")
+
+
+def test_flash_checks_the_port_before_running_anything(site, tmp_path):
+    fw = image(tmp_path / "ESP32_GENERIC.bin", chip_id=0)
+    rc, out, err = site.cli("flash", "--port", "/dev/ttyUSB-not-there", "--device", "esp-32", "--firmware", fw)
+    assert rc == 2 and "does not exist" in err
+    assert "step 1" not in out
+
+
+def test_a_failing_tool_says_what_to_check():
+    from host_tools import tools
+    with pytest.raises(UserError) as err:
+        tools.run(["false"], what="esptool", hint="hold the BOOT button")
+    assert str(err.value) == "esptool failed with status 1: hold the BOOT button"

@@ -48,8 +48,9 @@ def test_unix_bundle_and_broker_login(site):
 def test_board_defaults_esp8266_pins_esp32_checks_the_ca(site):
     site.ok("provision", "esp-8", "--board", "esp8266", "--host", "192.168.1.10",
             "--wifi-ssid", "lab", env=WIFI)
-    site.ok("provision", "esp-32", "--board", "esp32", "--host", "broker.lan",
-            "--wifi-ssid", "lab", env=WIFI)
+    out = site.ok("provision", "esp-32", "--board", "esp32", "--host", "broker.lan",
+                  "--wifi-ssid", "lab", env=WIFI)
+    assert "correct horse" not in out and site.config("esp-32")["mqtt"]["password"] not in out
     assert site.config("esp-8")["tls"]["mode"] == "pin"
     assert site.config("esp-32")["tls"]["mode"] == "ca"
     assert site.config("esp-8")["wifi"] == {"ssid": "lab", "password": "correct horse"}

@@ -197,3 +197,14 @@ def test_broker_run_says_when_the_port_is_taken(site):
         rc, out, err = site.cli("broker", "run")
     assert rc == 2
     assert f"port {site.tls_port}" in err and "in use" in err and "systemctl stop mosquitto" in err
+
+
+def test_a_loosened_key_is_refused_not_worked_around(site):
+    """The seeds' `chmod 644 server.key` for a container: refused with the fix."""
+    site.setup(devices=(), monitors=())
+    site.pki.broker_key.chmod(0o644)
+    for args in (("broker", "config"), ("broker", "run")):
+        rc, _, err = site.cli(*args)
+        assert rc == 2
+        assert "readable by others (mode 0644)" in err and f"chmod 600 {site.pki.broker_key}" in err
+    assert site.pki.broker_key.stat().st_mode & 0o777 == 0o644       # reported, never changed

@@ -238,3 +238,14 @@ def test_cli_exit_status_and_one_line_error(site, tmp_path):
     assert "Traceback" not in out + err
     # The password is never printed.
     assert site.config("node-a")["mqtt"]["password"] not in out + err
+
+
+def test_a_back_end_checks_with_the_env_file_broker_user_wrote(site, tmp_path):
+    site.setup(devices=(), monitors=("collector",))
+    env_file = site.root / "build" / "users" / "collector.env"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    site.start_broker()
+    rc, out, err = site.cli("--env-file", env_file, "check")
+    assert rc == 0, out + err
+    assert "logged in as collector" in out and "check: all good" in out
+    assert site.login("collector")[1] not in out + err
