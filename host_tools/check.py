@@ -10,7 +10,7 @@ Nothing secret is sent before the broker is authenticated as the device would au
 a check that fails stops where the device would stop.
 """
 
-import datetime as dt
+import ipaddress
 import secrets
 import socket
 import ssl
@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
-from . import broker as mosq
-from . import certs, mqttwire, tlswire
+from . import certs, checkdiag, mqttwire, tlswire
 from .errors import UserError
 
 STATUS = {"ok": "ok  ", "fail": "FAIL", "warn": "warn", "info": "    "}
@@ -138,117 +136,10 @@ def _context(target, axtls=False, verify=True):
 def _sni(target):
     name = target.checked_name
     try:
-        import ipaddress
         ipaddress.ip_address(name)
         return name if target.mode in ("ca", "ca+pin") else None
     except ValueError:
         return name
-
-
-# Certificates -----------------------------------------------------------------------------
-
-def _load_chain(chain_der):
-    out = []
-    for der in chain_der:
-        try:
-            out.append(x509.load_der_x509_certificate(der))
-        except ValueError:
-            break
-    return out
-
-
-def _issued_by(cert, issuer) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-        return True
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-
-
-def print_chain(chain, report):
-    if not chain:
-        report.add("warn", "no_chain", "the broker's certificate was not visible in the handshake")
-        return
-    report.add("info", "chain", f"the broker sent {len(chain)} certificate(s):")
-    for i, cert in enumerate(chain):
-        d = certs.describe(cert)
-        report.add("info", "chain", f"  [{i}] {d['subject']} ({d['key']}), issued by {d['issuer']}")
-        if d["sans"]:
-            report.add("info", "chain", f"      names: {', '.join(d['sans'])}")
-        report.add("info", "chain", f"      valid until {d['not_after']:%Y-%m-%d %H:%M} UTC "
-                                    f"({d['days_left']} days)")
-        report.add("info", "chain", f"      SHA-256 {d['sha256']}")
-        if d["warning"]:
-            report.add("warn", "expires_soon" if d["days_left"] >= 0 else "cert_dates",
-                       f"  [{i}] {d['subject']} {d['warning']}",
-                       "rotate it: `certs broker --next`, `provision --all`, copy the bundles, "
-                       "`certs broker --promote`, restart the broker")
-
-
-def explain_untrusted(chain, target, verify_message, report, now=None):
-    """Why the device would not trust the broker's certificate: each cause found."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    found = False
-    if not chain:
-        report.add("fail", "untrusted", f"the broker's certificate is not trusted ({verify_message})",
-                   "compare the broker's certificate with the device's CA (`certs show`)")
-        return
-    leaf = chain[0]
-    if leaf.not_valid_after_utc < now:
-        found = True
-        report.add("fail", "expired", f"the broker's certificate expired on "
-                   f"{leaf.not_valid_after_utc:%Y-%m-%d} ({int((now - leaf.not_valid_after_utc).days)} days ago)",
-                   "issue a new one (`certs broker --force`, or a rotation: `certs broker --next`, "
-                   "`provision --all`, `certs broker --promote`) and restart the broker")
-    if leaf.not_valid_before_utc > now:
-        found = True
-        report.add("fail", "not_yet_valid", f"the broker's certificate is not valid before "
-                   f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC",
-                   "check the clocks: this machine's, the broker's and where the certificate was made")
-    if target.ca_certs:
-        pool = list(target.ca_certs)
-        cur, trusted_by = leaf, None
-        for _ in range(6):
-            anchor = next((ca for ca in pool if _issued_by(cur, ca)), None)
-            if anchor is not None:
-                trusted_by = anchor
-                break
-            nxt = next((c for c in chain[1:] if c is not cur and _issued_by(cur, c)), None)
-            if nxt is None:
-                break
-            cur = nxt
-        if trusted_by is None:
-            found = True
-            names = ", ".join(certs.common_name(c.subject) for c in target.ca_certs)
-            report.add("fail", "untrusted_ca",
-                       f"the broker's certificate is issued by {certs.common_name(cur.issuer)}, "
-                       f"which is not the CA the device trusts ({target.ca_label}: {names})",
-                       "give the device the CA that signed the broker's certificate (MQTT_CA_CERTS, "
-                       "`provision --ca`), or issue the broker's certificate from your CA "
-                       "(`certs broker`) and restart the broker")
-        elif trusted_by.not_valid_after_utc < now:
-            found = True
-            report.add("fail", "ca_expired", f"the CA {certs.common_name(trusted_by.subject)} "
-                       f"expired on {trusted_by.not_valid_after_utc:%Y-%m-%d}",
-                       "make a new CA (`certs ca --force`), reissue the broker and device "
-                       "certificates, and provision every device again")
-    elif verify_message and any(w in verify_message for w in ("self-signed", "self signed", "local issuer")):
-        found = True
-        report.add("fail", "untrusted_ca",
-                   f"the broker's certificate is issued by {certs.common_name(leaf.issuer)}, which "
-                   f"is not in {target.ca_label} (a private CA)",
-                   "give the CA file (MQTT_CA_CERTS=certs/ca.crt); MQTT_TLS_INSECURE=true is no fix: "
-                   "it lets anyone pose as the broker and collect the password")
-    if not certs.matches_name(leaf, target.checked_name):
-        found = True
-        names = ", ".join(certs.subject_alt_names(leaf)) or "no names"
-        report.add("fail", "name_mismatch",
-                   f"the broker's certificate is for {names}, not for {target.checked_name}",
-                   f"connect with one of those names (--host; server_hostname in the device "
-                   f"config), or reissue it with `certs broker --dns {target.checked_name}` (or --ip)")
-    if not found:
-        report.add("fail", "untrusted", f"the broker's certificate is not trusted ({verify_message})",
-                   "compare the broker's certificate with the device's CA (`certs show`)")
 
 
 # The checks -------------------------------------------------------------------------------
@@ -293,23 +184,24 @@ def _tls_connect(target, report, timeout):
     try:
         conn.handshake()
     except ssl.SSLCertVerificationError as exc:
-        chain = _load_chain(conn.seen.chain)
+        chain = checkdiag.load_chain(conn.seen.chain)
         report.chain = chain
-        print_chain(chain, report)
-        explain_untrusted(chain, target, exc.verify_message, report)
+        checkdiag.print_chain(chain, report)
+        checkdiag.explain_untrusted(chain, target, exc.verify_message, report)
         conn.close()
         return None
     except (ssl.SSLError, OSError, EOFError) as exc:
         seen = conn.seen
         conn.close()
-        _explain_handshake_failure(exc, seen, target, report, timeout)
+        checkdiag.explain_handshake_failure(exc, seen, target, report,
+                                            lambda: _plain_probe(target, timeout))
         return None
     report.add("ok", "tls", f"TLS handshake: {conn.tls.version()}, {conn.tls.cipher()[0]}")
-    chain = _load_chain(conn.seen.chain)
+    chain = checkdiag.load_chain(conn.seen.chain)
     if not chain and conn.peer_der:
-        chain = _load_chain([conn.peer_der])
+        chain = checkdiag.load_chain([conn.peer_der])
     report.chain = chain
-    print_chain(chain, report)
+    checkdiag.print_chain(chain, report)
     if target.mode in ("ca", "ca+pin"):
         report.add("ok", "trusted", f"the certificate is trusted: signed by {target.ca_label}, "
                    f"in date, issued for {target.checked_name}")
@@ -334,63 +226,11 @@ def _tls_connect(target, report, timeout):
     return conn
 
 
-def _explain_handshake_failure(exc, seen, target, report, timeout):
-    where = f"{target.host}:{target.port}"
-    alert = seen.alert_name
-    if seen.version is None and (seen.bytes_in == 0 or alert is None):
-        if _plain_probe(target, timeout):
-            report.add("fail", "not_tls", f"{where} speaks plain MQTT, not TLS",
-                       "use the broker's TLS port (8883), or MQTT_USE_TLS=false for a plain "
-                       "development listener (which sends the password in clear)")
-        else:
-            report.add("fail", "no_tls", f"{where} did not answer the TLS handshake ({exc})",
-                       "check the port is the broker's TLS listener (8883) and that it has "
-                       "certfile/keyfile in mosquitto.conf; see the broker's log")
-        return
-    if alert == "protocol_version" or (seen.version is None and "version" in str(exc).lower()):
-        report.add("fail", "tls_version", f"{where} does not accept TLS 1.2 ({exc})",
-                   "boards speak TLS 1.2: set `tls_version tlsv1.2` in mosquitto.conf "
-                   "(`broker config` writes it)")
-        return
-    if seen.cert_request and not target.certfile:
-        report.add("fail", "client_cert_required",
-                   f"the broker requires a client certificate (mutual TLS, require_certificate "
-                   f"true) and this client has none (alert: {alert or exc})",
-                   "provision the device with --mtls (it gets client.der/client.key.der), or set "
-                   "MQTT_CERTFILE and MQTT_KEYFILE")
-        return
-    if target.certfile and alert in ("bad_certificate", "unsupported_certificate", "certificate_revoked",
-                                     "certificate_expired", "certificate_unknown", "unknown_ca",
-                                     "access_denied", "decrypt_error"):
-        why = _client_cert_problem(target)
-        report.add("fail", "client_cert_rejected",
-                   f"the broker rejected the client certificate (alert: {alert})" + (f": {why}" if why else ""),
-                   "issue the device's certificate from the CA in the broker's cafile "
-                   "(`provision DEVICE --mtls --force`) and copy its bundle to the board")
-        return
-    if alert == "handshake_failure" and seen.suite is None:
-        report.add("fail", "no_common_suite", f"the broker and this client share no cipher suite "
-                   f"(alert: {alert})", "check the broker's ciphers and key type (`certs show`)")
-        return
-    report.add("fail", "tls_failed", f"the TLS handshake with {where} failed: {exc}"
-               + (f" (alert: {alert})" if alert else ""), "see the broker's log for its side of it")
-
-
-def _client_cert_problem(target):
-    try:
-        cert = certs.load_cert(target.certfile)
-    except UserError:
-        return None
-    now = dt.datetime.now(dt.timezone.utc)
-    if cert.not_valid_after_utc < now:
-        return f"it expired on {cert.not_valid_after_utc:%Y-%m-%d}"
-    if target.ca_certs and not any(_issued_by(cert, ca) for ca in target.ca_certs):
-        return f"it is issued by {certs.common_name(cert.issuer)}, not by {target.ca_label}"
-    return None
-
-
 def _login(conn, target, report):
-    client_id = target.client_id or f"{target.username or 'host'}-check-{secrets.token_hex(3)}"
+    # Never the device's own client id: a clean-session login under it would end the device's
+    # connection and drop its persistent session with the messages queued for it.
+    base = (target.client_id or target.username or "host")[:40]
+    client_id = f"{base}-check-{secrets.token_hex(3)}"
     try:
         conn.send(mqttwire.connect(client_id, target.username, target.password))
         ptype, _, body = mqttwire.read_packet(conn)
@@ -412,35 +252,11 @@ def _login(conn, target, report):
             report.add("fail", "needs_login", f"the broker refused an anonymous login (code {code}, "
                        f"{meaning})", "set MQTT_USERNAME and MQTT_PASSWORD, or check the device's bundle")
             return False
-        _explain_login(code, meaning, target, report)
+        checkdiag.explain_login(code, meaning, target, report)
         return False
     report.add("fail", "refused_login", f"the broker refused the connection: code {code}, {meaning}",
                "see the broker's log")
     return False
-
-
-def _explain_login(code, meaning, target, report):
-    user = target.username
-    head = f"the broker refused the login of {user} (CONNACK code {code}, {meaning})"
-    if target.passwd_file and Path(target.passwd_file).exists():
-        users = mosq.read_password_file(target.passwd_file)
-        if user not in users:
-            report.add("fail", "unknown_user", f"{head}: {user} is not in the password file "
-                       f"{target.passwd_file}", f"provision it (`provision {user}`) or add it "
-                       "(`broker user`); `broker run` reloads the file, else send the broker SIGHUP")
-        elif not mosq.verify_password(target.password or "", users[user]):
-            report.add("fail", "wrong_password", f"{head}: wrong password (it does not match "
-                       f"{user}'s hash in {target.passwd_file})",
-                       "use the password from the device's bundle, or provision it again "
-                       "(--new-password) and copy the bundle to the board")
-        else:
-            report.add("fail", "stale_password_file", f"{head}, though {target.passwd_file} has "
-                       "this password: the running broker has not read the file since it changed",
-                       "reload the broker (SIGHUP, or restart it)")
-        return
-    report.add("fail", "wrong_password", f"{head}: wrong user name or password (Mosquitto answers "
-               "'not authorized' to both)", "check MQTT_USERNAME/MQTT_PASSWORD, or provision the "
-               "device again and copy its bundle")
 
 
 def _topics(conn, target, report, timeout):
@@ -464,7 +280,7 @@ def _topics(conn, target, report, timeout):
         if body[2] == 0x80:
             report.add("fail", "acl_read", f"{target.username} may not subscribe to its command "
                        f"topics {prefix}/cmd/#", "provision the device (adds its block to the ACL) "
-                       "and reload the broker" + _acl_hint(target))
+                       "and reload the broker" + checkdiag.acl_hint(target))
             return
         stage = "round trip"
         conn.send(mqttwire.publish(foreign, b"host_tools check " + token))
@@ -492,7 +308,7 @@ def _topics(conn, target, report, timeout):
             report.add("fail", "acl_denied", f"a test message to {own} did not come back: the ACL "
                        f"does not let {target.username} write under {prefix}/ or read {prefix}/cmd/",
                        "provision the device (adds its block to the ACL) and reload the broker"
-                       + _acl_hint(target))
+                       + checkdiag.acl_hint(target))
             return
         report.add("ok", "acl_own", f"may publish under {prefix}/ and read {prefix}/cmd/ "
                    "(a test message came back)")
@@ -508,13 +324,6 @@ def _topics(conn, target, report, timeout):
     except (OSError, EOFError, ssl.SSLError, mqttwire.ProtocolError) as exc:
         report.add("fail", "dropped", f"the broker closed the connection during the topic check ({exc})",
                    "see the broker's log")
-
-
-def _acl_hint(target):
-    if target.acl_file and Path(target.acl_file).exists():
-        if f"user {target.username}\n" not in Path(target.acl_file).read_text():
-            return f"; {target.acl_file} has no block for {target.username}"
-    return ""
 
 
 def _esp8266(target, report, timeout, required: bool):
@@ -534,7 +343,7 @@ def _esp8266(target, report, timeout, required: bool):
     seen = conn.seen
     conn.close()
     # With no suite in common the broker sends no certificate; judge the one the device saw.
-    chain = _load_chain(seen.chain) or report.chain
+    chain = checkdiag.load_chain(seen.chain) or report.chain
     problems = [p for c in chain for p in certs.axtls_problems(c)]
     if seen.suite in tlswire.AXTLS_SUITES and not problems:
         key = certs.key_description(chain[0].public_key()) if chain else "its"

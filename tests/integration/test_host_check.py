@@ -2,7 +2,6 @@
 troubleshooting sections, and nothing wrong reported for a working one."""
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
