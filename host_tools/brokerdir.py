@@ -148,13 +148,24 @@ class BrokerDir:
             return pid
         return None
 
-    def reload(self) -> bool:
-        """Make a running broker read the password file and ACL again (SIGHUP)."""
+    def reload(self, timeout=5.0) -> bool:
+        """Make a running broker read its config, password file, ACL and certificates again
+        (SIGHUP), and return once it logged "Reloading config." (it reloads in that same step of
+        its loop, before it serves another connection)."""
         pid = self.running_pid()
         if pid is None:
             return False
+        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         os.kill(pid, signal.SIGHUP)
-        return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(self.log_file, "rb") as log:
+                log.seek(offset)
+                if b"Reloading config." in log.read():
+                    return True
+            time.sleep(0.02)
+        raise UserError(f"the broker (pid {pid}) did not reload within {timeout:g} s: see "
+                        f"{self.log_file}, and restart it")
 
 
 def check_key_mode(path: Path):

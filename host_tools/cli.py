@@ -109,10 +109,14 @@ def cmd_certs(ctx, args):
     pki = ctx.pki
     if args.certs_command == "ca":
         _refuse_ec_for_esp8266(ctx, args.key_type, "CA (it signs the broker's certificate)")
+        replacing = pki.ca_cert.exists()
         cert = pki.create_ca(common_name=args.cn, key_type=args.key_type, days=args.days, force=args.force)
         _say(f"certs: CA {certs.common_name(cert.subject)} ({certs.key_description(cert.public_key())}) "
              f"in {pki.ca_cert} and {pki.ca_der}; its key {pki.ca_key} (0600) signs every other "
              "certificate: keep it off shared machines")
+        if replacing:
+            _say("certs: a new CA: issue the broker's certificate again (`certs broker --force`), "
+                 "then `provision --all` and copy the bundles to the boards")
         return 0
     if args.certs_command == "broker":
         if args.promote:
@@ -121,7 +125,12 @@ def cmd_certs(ctx, args):
             cert = pki.promote_next(force=args.force)
             _say(f"certs: the next broker certificate is now {pki.broker_cert} (SHA-256 "
                  f"{certs.fingerprint_sha256(cert)}); the old one is {pki.prev_cert}")
-            _say("certs: restart the broker to serve it; then `provision --all` drops the old pin")
+            # Mosquitto reads its certificate files again on SIGHUP.
+            if ctx.bdir.reload():
+                _say("certs: the running broker (`broker run`) now serves it to new connections")
+            else:
+                _say("certs: restart the broker (or send it SIGHUP) to serve it")
+            _say("certs: then `provision --all` drops the old pin from the bundles")
             return 0
         what = "next broker certificate" if args.next else "broker certificate"
         if args.key_type == "ec":
@@ -244,6 +253,9 @@ def cmd_provision(ctx, args):
         ids = list(provision.bundles(ctx.devices_dir))
         if not ids:
             raise UserError(f"no device bundles in {ctx.devices_dir}/ to refresh")
+        if args.password_stdin or args.board:
+            raise UserError("--all keeps each device's board and password: drop --password-stdin "
+                            "and --board (or provision the devices one by one)")
     elif not args.device:
         raise UserError("name the device: `provision DEVICE --board esp32|esp8266|unix` (or --all)")
     else:

@@ -182,3 +182,14 @@ def test_bundles_load_in_micropython_with_the_firmware_config(site, tmp_path):
     cfg_path.write_text(json.dumps(cfg))
     proc = unixport.run([str(script), str(site.bundle("node-u"))], timeout=30)
     assert proc.returncode != 0 and "mqtt.keepalve" in proc.stdout + proc.stderr
+
+
+def test_all_refreshes_every_bundle_but_not_with_one_password(site):
+    site.ok("provision", "node-1", "--board", "unix", "--host", "localhost")
+    site.ok("provision", "node-2", "--board", "unix", "--host", "localhost")
+    rc, _, err = site.cli("provision", "--all", "--password-stdin", stdin="same\n")
+    assert rc == 2 and "--all keeps each device's board and password" in err
+    before = {d: site.config(d)["mqtt"]["password"] for d in ("node-1", "node-2")}
+    out = site.ok("provision", "--all")
+    assert out.count("provision: unix device") == 2
+    assert {d: site.config(d)["mqtt"]["password"] for d in ("node-1", "node-2")} == before

@@ -115,6 +115,36 @@ class Site:
         return pem
 
 
+@contextlib.contextmanager
+def broker_run(site, timeout=15):
+    """`python -m host_tools broker run` as a user starts it; stopped with SIGTERM at the end."""
+    import signal
+    import subprocess
+    import time
+    cmd = [sys.executable, "-m", "host_tools", "--certs", str(site.root / "certs"),
+           "--build", str(site.root / "build"), "broker", "run"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=site.root)
+    lines = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "mosquitto version" in line and " running" in line:
+                break
+            if not line and proc.poll() is not None:
+                break
+        else:
+            line = ""
+        assert "running" in line, "broker run did not start Mosquitto:\n" + "".join(lines)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=timeout)
+        proc.output = "".join(lines) + out
+
+
 def connack(host, port, ca_pem, user, password, certfile=None, keyfile=None, timeout=10):
     """The broker's answer to a device-like login with paho: "Success", "Not authorized", or
     "closed: ..." when the connection ends without a CONNACK."""

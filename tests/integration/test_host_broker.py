@@ -2,15 +2,11 @@
 
 import json
 import os
-import signal
 import ssl
-import subprocess
-import sys
-import time
 
 import pytest
 
-from host_site import Site, connack
+from host_site import Site, broker_run, connack
 from host_tools import certs, tlswire, unixport
 from host_tools.monitor import Monitor
 
@@ -153,39 +149,44 @@ def test_broker_run_in_the_foreground_reloads_on_provisioning(site):
     """`broker run` prints Mosquitto's log, writes its pid so `provision` can make it re-read the
     password file, and stops Mosquitto on SIGTERM."""
     site.setup(devices=("node-a",))
-    cmd = [sys.executable, "-m", "host_tools", "--certs", str(site.root / "certs"),
-           "--build", str(site.root / "build"), "broker", "run"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=site.root)
-    try:
-        lines = []
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if " running" in line and "mosquitto version" in line:
-                break
-        else:
-            pytest.fail("broker run did not start Mosquitto:\n" + "".join(lines))
+    with broker_run(site) as proc:
         assert site.bdir.running_pid()
         # A device provisioned now can log in at once: provisioning sent SIGHUP.
         out = site.ok("provision", "node-late", "--board", "unix", "--host", "localhost")
         assert "reloaded" in out
         ca = site.ca_pem_from_bundle("node-late")
-        deadline = time.monotonic() + 10
-        result = None
-        while time.monotonic() < deadline:
-            result = connack("localhost", site.tls_port, ca, *site.login("node-late"))
-            if result == "Success":
-                break
-            # Mosquitto reloads on its next loop after the signal; ask again.
-        assert result == "Success", site.log()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=15)
-    assert proc.returncode == 0, out
-    assert "stopping Mosquitto" in out
+        assert connack("localhost", site.tls_port, ca, *site.login("node-late")) == "Success", site.log()
+    assert proc.returncode == 0, proc.output
+    assert "stopping Mosquitto" in proc.output
     assert not site.bdir.pid_file.exists()
+
+
+def test_rotation_with_a_running_broker_never_locks_a_device_out(site, tmp_path):
+    """An ESP8266 pinning its broker: before, during and after the rotation its check passes."""
+    from host_tools import check
+    site.setup(devices=(), monitors=())
+    site.ok("provision", "esp-a", "--board", "esp8266", "--host", "broker.test", "--wifi-ssid", "lab",
+            env={"WIFI_PASSWORD": "lab-password"})
+
+    def device_check():
+        target = check.from_bundle(site.bundle("esp-a"), tmp_path, host="127.0.0.1",
+                                   broker_dir=site.bdir.root)
+        report = check.run(target, out=lambda line: None)
+        assert report.failures == [], [f.text for f in report.failures]
+        return next(f.text for f in report.findings if f.code == "pinned")
+
+    with broker_run(site):
+        assert device_check() == "the certificate matches pin 1 of 1"
+        site.ok("certs", "broker", "--next")
+        site.ok("provision", "--all")          # the bundle copied to the board now pins both
+        assert device_check() == "the certificate matches pin 1 of 2"
+        out = site.ok("certs", "broker", "--promote")
+        assert "now serves it" in out
+        assert device_check() == "the certificate matches pin 2 of 2"
+        site.ok("provision", "--all")
+        assert device_check() == "the certificate matches pin 1 of 1"
+        served = certs.fingerprint_sha256(site.pki.broker())
+        assert site.config("esp-a")["tls"]["pins"] == [served]
 
 
 def test_broker_run_says_when_the_port_is_taken(site):
