@@ -60,6 +60,7 @@ class Esp32P4(Chip):
 CHIPS = {c.name: c for c in (Esp8266, Esp32, Esp32S2, Esp32S3, Esp32C3, Esp32C6, Esp32C5, Esp32P4)}
 BOARDS = ("esp32", "esp8266")
 _ESP_IMAGE_MAGIC = 0xE9
+FIRST_BOOT_S = 4        # mpremote's `sleep` takes seconds (its help says ms; it calls time.sleep)
 
 
 def chip_for(board: str, chip: str | None) -> type:
@@ -129,6 +130,9 @@ def plan(port: str, chip: type, *, firmware: Path | None, build_dir: Path, bundl
     items = sorted(p for p in build_dir.iterdir() if p.name != MARKER)
     mpremote = tools.command("mpremote") + ["connect", port]
     argv = list(mpremote)
+    if firmware is not None:
+        # A fresh MicroPython makes its filesystem on first boot: give it time before the REPL.
+        argv += ["sleep", str(FIRST_BOOT_S), "+"]
     if firmware is None:
         # The board keeps its filesystem: remove the old node/ so no stale .py shadows a new .mpy.
         argv += ["exec", _RM_NODE, "+"]

@@ -61,7 +61,7 @@ def test_dry_run_esp8266(site, tmp_path):
     build_dir = site.root / "build" / "firmware"
     bundle = site.bundle("esp-8")
     assert tail_after(copy, "mpremote") == [
-        "connect", PORT,
+        "connect", PORT, "sleep", "4", "+",
         "fs", "cp", "-r", str(build_dir / "main.py"), str(build_dir / "node"), ":",
         "+", "fs", "cp", str(bundle / "ca.der"), str(bundle / "config.json"), ":",
         "+", "reset"]
