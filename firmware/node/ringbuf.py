@@ -76,7 +76,8 @@ class RingBuffer:
         self.corrupt = 0    # stored records that failed their checks, skipped
         self.torn = 0       # interrupted commits discarded at open
         self._hdr = bytearray(_HDR)
-        self._buf = bytearray(_BUF)
+        self._h6 = memoryview(self._hdr)[:6]    # what the CRC covers besides the payload
+        self._buf = memoryview(bytearray(_BUF))
         self._broken = False
         self._data = None
         self._mkdir()
@@ -209,7 +210,7 @@ class RingBuffer:
                 for i in range(k):
                     rec = records[i]
                     struct.pack_into("<HI", hdr, 0, len(rec) | (_END if i == k - 1 else 0), seq + i)
-                    struct.pack_into("<I", hdr, 6, crc32(rec, crc32(memoryview(hdr)[:6])))
+                    struct.pack_into("<I", hdr, 6, crc32(rec, crc32(self._h6)))
                     f.write(hdr)
                     f.write(rec)
             finally:
@@ -299,7 +300,7 @@ class RingBuffer:
             try:
                 with open(self._dir + "/" + _HEADS[i], "rb") as f:
                     n = f.readinto(b)
-                if n == 8 and crc32(memoryview(b)[:4]) == struct.unpack_from("<I", b, 4)[0]:
+                if n == 8 and crc32(b[:4]) == struct.unpack_from("<I", b, 4)[0]:
                     vals[i] = struct.unpack_from("<I", b, 0)[0]
             except OSError:
                 pass
@@ -309,9 +310,9 @@ class RingBuffer:
     def _write_head(self, seq):
         b = self._buf
         struct.pack_into("<I", b, 0, seq)
-        struct.pack_into("<I", b, 4, crc32(memoryview(b)[:4]))
+        struct.pack_into("<I", b, 4, crc32(b[:4]))
         with open(self._dir + "/" + _HEADS[self._hsel], "wb") as f:
-            f.write(memoryview(b)[:8])
+            f.write(b[:8])
         self._hsel ^= 1
 
     # -- reading -------------------------------------------------------------
@@ -326,7 +327,8 @@ class RingBuffer:
 
     def _valid(self, f, off, size, floor, ceil, want):
         # Is there a whole, intact record at `off` with floor <= seq <= ceil? Sets _seq, _end,
-        # _last (end-of-commit flag) and, if `want`, _data (the payload).
+        # _last (end-of-commit flag) and, if `want`, _data (the payload). Allocates little:
+        # this runs for every record stored when the buffer opens.
         if off + _HDR > size:
             return False
         h = self._hdr
@@ -335,11 +337,10 @@ class RingBuffer:
             return False
         word = h[0] | h[1] << 8
         n = word & MAX_RECORD
-        seq = struct.unpack_from("<I", h, 2)[0]
+        seq = h[2] | h[3] << 8 | h[4] << 16 | h[5] << 24
         if off + _HDR + n > size or seq < floor or seq > ceil:
             return False
-        crc = crc32(memoryview(h)[:6])
-        want_crc = struct.unpack_from("<I", h, 6)[0]
+        crc = crc32(self._h6)
         if want:
             data = f.read(n)
             if len(data) != n:
@@ -347,15 +348,14 @@ class RingBuffer:
             crc = crc32(data, crc)
             self._data = data
         else:
-            mv = memoryview(self._buf)
             left = n
             while left:
-                got = f.readinto(mv[:min(left, _BUF)])
-                if not got:
+                buf = self._buf if left >= _BUF else self._buf[:left]
+                if f.readinto(buf) != len(buf):
                     return False
-                crc = crc32(mv[:got], crc)
-                left -= got
-        if crc != want_crc:
+                crc = crc32(buf, crc)
+                left -= len(buf)
+        if crc != h[6] | h[7] << 8 | h[8] << 16 | h[9] << 24:
             return False
         self._seq = seq
         self._end = off + _HDR + n
@@ -487,7 +487,7 @@ class RingBuffer:
         # on littlefs), so that later commits never follow a torn one.
         name = self._name(first)
         tmp = name + ".tmp"
-        mv = memoryview(self._buf)
+        mv = self._buf
         with open(name, "rb") as src, open(tmp, "wb") as dst:
             left = end
             while left:
