@@ -189,9 +189,11 @@ def explain(exc, watch, name, pins=None, client_cert=False):
     elif watch.alert is not None:
         why.append("it aborted the handshake with TLS alert %d" % watch.alert)
     elif watch.received == 0 and _closed(exc):
-        why.append("it closed the connection without a TLS answer: this port is probably a plain "
-                   "MQTT listener (1883), use the broker's TLS port (8883); else see the broker's "
-                   "log for why its TLS listener refused")
+        # An OSError, so reconnect() tries again: a broker that is just starting does this too.
+        return OSError(exc.args[0], "TLS: broker %s closed the connection without a TLS answer: "
+                       "this port is probably a plain MQTT listener (1883), use the broker's TLS "
+                       "port (8883); else see the broker's log for why its TLS listener refused"
+                       % name)
     if not why:
         return exc
     return TLSError("TLS: broker %s: %s" % (name, "; ".join(why)))

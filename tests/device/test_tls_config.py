@@ -75,7 +75,6 @@ def test_each_refusal_names_cause_and_fix():
         (OSError(111), Watch(refused=tlswatch.NOT_TLS), ("not TLS", "8883")),
         (OSError(111), Watch(refused=tlswatch.NO_CLEAR_CERT, tls13=True),
          ("TLS 1.3", "tls_version tlsv1.2")),
-        (OSError(104), Watch(received=0), ("without a TLS answer", "plain MQTT", "8883")),
         (OSError(-30592), Watch(alert=70), ("protocol_version", "TLS 1.2")),
         (OSError(32), Watch(cert_requested=True), ("requires a client certificate", "tls.cert")),
         (OSError(-30592), Watch(cert_requested=True, alert=48), ("rejected this device's client",)),
@@ -88,6 +87,15 @@ def test_each_refusal_names_cause_and_fix():
         for w in words:
             assert w in text, "%r not in: %s" % (w, text)
         assert isinstance(tls.explain(exc, watch, "b", None), TLSError)
+
+
+def test_no_tls_answer_at_all_is_named_but_retryable():
+    # A plain MQTT port closes on a ClientHello; so may a broker that is just starting: an
+    # OSError (reconnect tries again), with the likely cause in its message.
+    e = tls.explain(OSError(104), Watch(received=0), "broker.lan")
+    assert type(e) is OSError and e.args[0] == 104, repr(e)
+    for w in ("broker.lan", "without a TLS answer", "plain MQTT", "8883"):
+        assert w in str(e), str(e)
 
 
 def test_plain_network_faults_stay_oserror():
