@@ -70,7 +70,6 @@ class RingBuffer:
                              "(two %d-byte segments)" % (capacity_bytes, 2 * SEGMENT, SEGMENT))
         self._dir = path.rstrip("/") or "/"
         self._max = capacity_bytes // SEGMENT
-        self.capacity = self._max * SEGMENT
         self._drop_oldest = policy == "drop_oldest"
         self.dropped = 0    # records dropped to keep within capacity (or refused) since open
         self.corrupt = 0    # stored records that failed their checks, skipped
@@ -79,7 +78,11 @@ class RingBuffer:
         self._h6 = memoryview(self._hdr)[:6]    # what the CRC covers besides the payload
         self._buf = memoryview(bytearray(_BUF))
         self._broken = False
+        # Every attribute is set here, so the object never grows after it is made.
         self._data = None
+        self._seq = self._end = self._hsel = self._head = self._next = 0
+        self._count = self._units = self._oldest = self._tail = self._tail_size = 0
+        self._cur = self._off = 0
         self._mkdir()
         self._recover(True)
         self._check_space()
@@ -87,6 +90,11 @@ class RingBuffer:
     # -- public ------------------------------------------------------------
     def __len__(self):
         return self._count
+
+    @property
+    def capacity(self):
+        """The capacity in bytes: capacity_bytes rounded down to whole segments."""
+        return self._max * SEGMENT
 
     @property
     def head(self):
@@ -326,9 +334,9 @@ class RingBuffer:
             return None
 
     def _valid(self, f, off, size, floor, ceil, want):
-        # Is there a whole, intact record at `off` with floor <= seq <= ceil? Sets _seq, _end,
-        # _last (end-of-commit flag) and, if `want`, _data (the payload). Allocates little:
-        # this runs for every record stored when the buffer opens.
+        # Is there a whole, intact record at `off` with floor <= seq <= ceil? False if not,
+        # else _END if it ends a commit, True if not; sets _seq, _end and, if `want`, _data
+        # (the payload). Allocates little: this runs for every record stored when a buffer opens.
         if off + _HDR > size:
             return False
         h = self._hdr
@@ -359,8 +367,7 @@ class RingBuffer:
             return False
         self._seq = seq
         self._end = off + _HDR + n
-        self._last = word & _END
-        return True
+        return word & _END or True
 
     def _resync(self, f, off, size, floor, ceil):
         # After a bad record: the next offset holding a valid record, or -1.
@@ -382,7 +389,8 @@ class RingBuffer:
             cur = -1
             floor, ceil = first, first + size // _HDR
             while off < size:
-                if self._valid(f, off, size, floor, ceil, False):
+                ok = self._valid(f, off, size, floor, ceil, False)
+                if ok:
                     seq = self._seq
                     if seq > head:
                         live += 1
@@ -390,7 +398,7 @@ class RingBuffer:
                             cur = off
                     floor = seq + 1
                     off = self._end
-                    if self._last:
+                    if ok == _END:
                         end, last, clive, cbad = off, seq, live, bad
                 else:
                     off = self._resync(f, off + 1, size, floor, ceil)

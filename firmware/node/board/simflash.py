@@ -43,6 +43,7 @@ import array
 import gc
 
 _EIO = -5
+_CHUNK = 256    # bytes compared or erased at a time: keeps the simulator's own heap small
 
 
 class PowerCut(Exception):
@@ -55,14 +56,16 @@ class _Chip:
     def __init__(self, blocks, block_size, path):
         self.blocks = blocks
         self.block_size = block_size
-        self.blank = memoryview(b"\xff" * block_size)
-        self.scratch = memoryview(bytearray(block_size))
+        self.blank = memoryview(b"\xff" * _CHUNK)
+        self.scratch = memoryview(bytearray(_CHUNK))
         self.mem = None
         self.file = None
         if path:
             self.open_image(path)
         else:
-            self.mem = memoryview(bytearray(b"\xff" * (blocks * block_size)))
+            self.mem = memoryview(bytearray(blocks * block_size))
+            for a in range(0, blocks * block_size, _CHUNK):
+                self.mem[a:a + _CHUNK] = self.blank
         self.write_points = 0
         self.cut_at = -1            # write point before which the power goes (-1: never)
         self.torn = False           # whether that write point is a program that half happens
@@ -76,7 +79,7 @@ class _Chip:
             f = open(path, "r+b")
         except OSError:
             f = open(path, "w+b")
-            for _ in range(self.blocks):
+            for _ in range(size // _CHUNK):
                 f.write(self.blank)
         if f.seek(0, 2) != size:
             f.close()
@@ -98,7 +101,12 @@ class _Chip:
             self.file.seek(addr)
             self.file.write(data)
 
+    def erase(self, addr):
+        for a in range(addr, addr + self.block_size, _CHUNK):
+            self.store(a, self.blank)
+
     def program(self, addr, data):
+        # len(data) <= _CHUNK
         n = len(data)
         old = self.scratch[:n]
         self.load(addr, old)
@@ -116,9 +124,9 @@ class _Chip:
 class SimFlash:
     def __init__(self, blocks=64, block_size=4096, path=None, _chip=None):
         if _chip is None:
-            if blocks < 2 or block_size < 128 or block_size & (block_size - 1):
+            if blocks < 2 or block_size < _CHUNK or block_size & (block_size - 1):
                 raise ValueError("SimFlash needs at least 2 blocks and a power-of-two block size "
-                                 "of 128 or more")
+                                 "of %d or more" % _CHUNK)
             _chip = _Chip(blocks, block_size, path)
         self._chip = _chip
         self.blocks = _chip.blocks
@@ -233,17 +241,19 @@ class SimFlash:
         addr = self._addr(n, off, len(buf))
         chip = self._chip
         data = memoryview(buf)
-        if chip.torn and self.powered and chip.write_points == chip.cut_at and len(data) > 1:
+        torn = chip.torn and self.powered and chip.write_points == chip.cut_at and len(data) > 1
+        if torn:
             data = data[:len(data) // 2]    # the power goes halfway through this program
             self.powered = False
-            chip.program(addr, data)
-            raise PowerCut("simulated power loss during write point %d" % chip.write_points)
-        self._write_point()
+        else:
+            self._write_point()
         done = 0
         while done < len(data):
-            chunk = data[done:done + self.block_size]
+            chunk = data[done:done + _CHUNK]
             chip.program(addr + done, chunk)
             done += len(chunk)
+        if torn:
+            raise PowerCut("simulated power loss during write point %d" % chip.write_points)
         chip.programs += 1
         chip.programmed += len(data)
         return 0
@@ -252,7 +262,7 @@ class SimFlash:
         addr = self._addr(n, 0, self.block_size)
         self._write_point()
         chip = self._chip
-        chip.store(addr, chip.blank)
+        chip.erase(addr)
         chip.erases += 1
         chip.wear[n] += 1
 
