@@ -120,11 +120,13 @@ class MQTTClient:
         self.lw_msg = None
         self.lw_qos = 0
         self.lw_retain = False
-        # QoS 1 publishes not yet acknowledged, in send order; the first _nsent of them went
-        # out on the current connection.
+        # QoS 1 publishes not yet acknowledged: their ids in send order, and id -> packet.
+        # The first _nsent of them went out on the current connection.
         self._pids = []
-        self._pkts = []
+        self._pkts = {}
         self._nsent = 0
+        self._ever = 0          # the first _ever of them were written at least once
+        self._watch = None
         self._last_tx = 0
         self._ping_at = None
         self._connack = None
@@ -184,6 +186,8 @@ class MQTTClient:
         except BaseException:
             raw.close()
             raise
+        # node.tls reads ahead of the TLS library: ask it about bytes a poll cannot see.
+        self._watch = getattr(self.ssl, "last_watch", None) if self.ssl else None
         self._raw = raw
         self.sock = sock
         self._poll_raw = select.poll()
@@ -196,6 +200,10 @@ class MQTTClient:
             self._poller.register(raw, select.POLLIN)
             self._poller.register(sock, select.POLLIN)
         self._connack = None
+        # Everything sent before goes again, marked DUP (MQTT 3.1.1, 4.4).
+        pkts = self._pkts
+        for p in self._pids[:self._ever]:
+            pkts[p][0] |= codec.DUP
         try:
             self._nsent = 0
             self._flush(pkt)
@@ -260,6 +268,7 @@ class MQTTClient:
                     pass
         self.sock = None
         self._raw = None
+        self._watch = None
         self._poll_raw = None
         self._poller = None
         self._nsent = 0
@@ -310,22 +319,47 @@ class MQTTClient:
         window = self.window or 1
         it = iter(messages)
         more = True
-        last_t = last_b = None
+        last_t = last_b = tmpl = None
+        tlen = off = 0
         fails = 0
+        pids = self._pids
+        pkts = self._pkts
         while True:
-            while more and len(self._pids) < window:
+            while more and len(pids) < window:
                 try:
                     m = next(it)
                 except StopIteration:
                     more = False
                     break
                 t = m[0]
-                if t is not last_t:
-                    last_t, last_b = t, codec.check_topic(t)
-                pid = self._take_pid(m[2] if len(m) > 2 else None)
-                self._track(pid, codec.publish_packet(last_b, m[1], 1, False, pid,
-                                                      len(m) > 3 and m[3]))
-            if not self._pids:
+                msg = m[1]
+                if isinstance(msg, str):
+                    msg = msg.encode()
+                dup = False
+                if len(m) > 2:
+                    pid = self._take_pid(m[2])
+                    dup = len(m) > 3 and m[3]
+                else:
+                    pid = self.pid % 65535 + 1
+                    if pid in pkts or pid == self._wait_pid:
+                        pid = self._take_pid(None)
+                    else:
+                        self.pid = pid
+                if t is last_t and tmpl is not None and len(msg) == tlen and not dup:
+                    # Same topic and size as the last one: copy it, change id and payload.
+                    pkt = bytearray(tmpl)
+                    pkt[0] = 0x32                   # PUBLISH, QoS 1 (tmpl may be marked DUP)
+                    pkt[off] = pid >> 8
+                    pkt[off + 1] = pid & 0xFF
+                    pkt[off + 2:] = msg
+                else:
+                    if t is not last_t:
+                        last_t, last_b = t, codec.check_topic(t)
+                    pkt = codec.publish_packet(last_b, msg, 1, False, pid, dup)
+                    tmpl, tlen, off = pkt, len(msg), len(pkt) - len(msg) - 2
+                pids.append(pid)
+                pkts[pid] = pkt
+            if not pids:
                 if not more:
                     return True
                 continue
@@ -356,20 +390,20 @@ class MQTTClient:
             pid = self.pid
             while True:
                 pid = pid % 65535 + 1
-                if pid != self._wait_pid and pid not in self._pids:
+                if pid != self._wait_pid and pid not in self._pkts:
                     break
             self.pid = pid
             return pid
         if not 0 < pid < 65536:
             raise ValueError("packet id %r must be 1..65535" % pid)
-        if pid in self._pids or pid == self._wait_pid:
+        if pid in self._pkts or pid == self._wait_pid:
             raise ValueError("packet id %d is in flight already: ids must not be reused until "
                              "acknowledged" % pid)
         return pid
 
     def _track(self, pid, pkt):
         self._pids.append(pid)
-        self._pkts.append(pkt)
+        self._pkts[pid] = pkt
 
     def _deliver(self, pid):
         # Stop-and-wait: write what this connection has not seen, wait for pid's PUBACK.
@@ -377,7 +411,7 @@ class MQTTClient:
         self._flush()
         clock = self._clock
         deadline = clock.ticks_add(clock.ticks_ms(), int(self.timeout * 1000))
-        while pid in self._pids:
+        while pid in self._pkts:
             if not self._next_packet(deadline):
                 raise OSError(_ETIMEDOUT, "no PUBACK for packet id %d within %s s: the broker "
                               "stopped answering" % (pid, self.timeout))
@@ -392,11 +426,12 @@ class MQTTClient:
                               "stopped answering" % self.timeout)
 
     def _take_acks(self, deadline):
-        # Wait for one packet (bounded by timeout and deadline), then take every one that is
-        # already here, so the next refill goes out as one write.
+        # Wait for a packet (bounded by timeout and deadline), then take every one that is
+        # already here, so the next refill goes out as one write. Refilling as soon as the
+        # socket has nothing more (rather than waiting for more acks) keeps a broker without
+        # TCP_NODELAY from holding its PUBACKs for our delayed ACK. False: deadline passed.
         clock = self._clock
-        now = clock.ticks_ms()
-        limit = clock.ticks_add(now, int(self.timeout * 1000))
+        limit = clock.ticks_add(clock.ticks_ms(), int(self.timeout * 1000))
         if deadline is not None and clock.ticks_diff(deadline, limit) < 0:
             limit = deadline
         if not self._next_packet(limit):
@@ -404,19 +439,27 @@ class MQTTClient:
                 return False
             raise OSError(_ETIMEDOUT, "no PUBACK within %s s: the broker stopped answering"
                           % self.timeout)
-        while self._pids and self._more_on_socket():
+        w = self._watch
+        p = self._poll_raw
+        while self._pids:
+            if w is None or not w.buffered():
+                for _ in p.ipoll(0):
+                    break
+                else:
+                    break               # nothing more here yet
             self._read_packet()
         return True
 
     def _acked(self, pid):
-        try:
-            i = self._pids.index(pid)
-        except ValueError:
+        if self._pkts.pop(pid, None) is None:
             raise ProtocolError("PUBACK for packet id %d, which is not in flight" % pid)
-        self._pids.pop(i)
-        self._pkts.pop(i)
+        pids = self._pids
+        i = 0 if pids[0] == pid else pids.index(pid)     # acks mostly come in order
+        pids.pop(i)
         if i < self._nsent:
             self._nsent -= 1
+        if i < self._ever:
+            self._ever -= 1
         if self._ack_cb:
             self._ack_cb(pid)
 
@@ -551,36 +594,31 @@ class MQTTClient:
 
     def _flush(self, first=None):
         # One write: `first` (CONNECT), then every in-flight message this connection has not
-        # seen, in order. Once written a message is marked DUP for any later resend.
-        pkts = self._pkts
+        # seen, in order.
         n = self._nsent
-        if n == len(pkts):
+        pids = self._pids
+        if n == len(pids):
             if first is not None:
                 self._send(first)
             return
-        parts = pkts[n:]
+        pkts = self._pkts
+        parts = [pkts[p] for p in pids[n:]]
         if first is not None:
             parts.insert(0, first)
         try:
             self._send(parts[0] if len(parts) == 1 else b"".join(parts))
         finally:
-            for i in range(n, len(pkts)):
-                pkts[i][0] |= codec.DUP
-        self._nsent = len(pkts)
+            self._ever = len(pids)      # attempted: from now on a resend is a DUP
+        self._nsent = len(pids)
 
     def _readable(self, ms):
         # A packet (or its start) waits on the socket, or decrypted inside the TLS layer.
         # (Polling a TLS socket costs 1 ms on the unix port, none on the boards.)
         if self._poller is None:
             return False
-        for _ in self._poller.ipoll(ms if ms > 0 else 0):
+        if self._watch is not None and self._watch.buffered():
             return True
-        return False
-
-    def _more_on_socket(self):
-        # Fast check of the TCP socket alone: for draining acks before the next write; the
-        # wait that follows uses _readable, which sees what the TLS layer holds.
-        for _ in self._poll_raw.ipoll(0):
+        for _ in self._poller.ipoll(ms if ms > 0 else 0):
             return True
         return False
 
@@ -606,11 +644,6 @@ class MQTTClient:
                 return False
         return True
 
-    def _recv(self, buf, n):
-        got = self.sock.readinto(buf, n)
-        if got != n:
-            raise OSError(104, "the broker closed the connection")
-
     def _read_bytes(self, n):
         if not n:
             return b""
@@ -622,16 +655,26 @@ class MQTTClient:
     def _read_packet(self):
         # One packet from the broker, handled; returns its first byte. Any error closes.
         try:
-            return self._read_packet_open()
+            b = self._buf
+            sock = self.sock
+            if sock.readinto(b, 2) != 2:
+                raise OSError(104, "the broker closed the connection")
+            head = b[0]
+            x = b[1]
+            if head == codec.PUBACK and x == 2 and self._connack is not None:
+                # the hot path of a flush
+                if sock.readinto(b, 2) != 2:
+                    raise ProtocolError("connection closed in the middle of a packet (truncated)")
+                self._last_head = head
+                self._acked((b[0] << 8) | b[1])
+                return head
+            return self._read_rest(head, x)
         except BaseException:
             self._close()
             raise
 
-    def _read_packet_open(self):
+    def _read_rest(self, head, x):
         b = self._buf
-        self._recv(b, 2)
-        head = b[0]
-        x = b[1]
         n = x & 0x7F
         shift = 7
         k = 1

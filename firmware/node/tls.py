@@ -100,7 +100,8 @@ class Context:
     """wrap_socket(sock, server_hostname=...) that authenticates the broker or raises TLSError."""
 
     def __init__(self, ctx, mode, pins, server_hostname=None, client_cert=False):
-        self._ctx = ctx
+        self.last_watch = None      # the TLSWatch under the socket wrapped last (node.mqtt
+        self._ctx = ctx             # asks it for bytes read ahead, invisible to a poll)
         self.mode = mode
         self._pins = pins
         self.server_hostname = server_hostname
@@ -119,6 +120,7 @@ class Context:
             if err is e:
                 raise
             raise err
+        self.last_watch = watch
         if not watch.verified:
             # The handshake ended without the pinned certificate in sight: fail closed.
             tsock.close()

@@ -27,6 +27,8 @@ _CERTIFICATE = const(11)
 _CERT_REQUEST = const(13)
 _SERVER_HELLO_MAX = const(512)   # longer ServerHellos are skipped, not parsed
 _EREFUSED = const(-111)          # ECONNREFUSED: our refusal, handed to the TLS library
+_EAGAIN = const(11)
+READ_AHEAD = const(256)         # bytes asked of the socket at once (see readinto)
 _POLL = const(3)
 _CLOSE = const(4)
 
@@ -52,6 +54,8 @@ class TLSWatch(io.IOBase):
         self.alert = None            # description code of the last alert received in clear
         self.received = 0            # bytes received from the server
         self.done = False            # encryption began: nothing more to read in clear
+        self._ahead = None           # bytes read from the socket, not yet handed on
+        self._apos = 0
         # record layer
         self._rhead = bytearray(5)
         self._rgot = 0
@@ -71,18 +75,37 @@ class TLSWatch(io.IOBase):
     # --- stream protocol, used by the TLS library ---
 
     def readinto(self, buf):
-        try:
-            n = self._sock.readinto(buf)
-        except OSError as e:
-            return -e.args[0] if e.args and isinstance(e.args[0], int) and e.args[0] > 0 else -5
-        if n is None or self.done:
+        # TLS libraries read a record's 5-byte header, then its body: two system calls per
+        # record. Reading ahead (whatever the socket has, up to READ_AHEAD bytes) serves a
+        # run of small records, such as a burst of PUBACKs, from one.
+        a = self._ahead
+        if a is None:
+            try:
+                a = self._sock.recv(READ_AHEAD if READ_AHEAD > len(buf) else len(buf))
+            except OSError as e:
+                code = e.args[0] if e.args and isinstance(e.args[0], int) else 5
+                return None if code == _EAGAIN else (-code if code > 0 else -5)
+            if not a:
+                return 0
+            self._ahead = a
+            self._apos = 0
+        pos = self._apos
+        n = len(a) - pos
+        if n > len(buf):
+            n = len(buf)
+            self._apos = pos + n
+        else:
+            self._ahead = None
+        buf[:n] = memoryview(a)[pos:pos + n]
+        if self.done:
             return n
-        if n:
-            self.received += n
-            self._feed(memoryview(buf)[:n])
-            if self.refused:
-                return _EREFUSED
-        return n
+        self.received += n
+        self._feed(memoryview(buf)[:n])
+        return _EREFUSED if self.refused else n
+
+    def buffered(self):
+        """True when bytes read ahead wait here (a poll of the socket does not see them)."""
+        return self._ahead is not None
 
     def write(self, buf):
         # Fail closed: no application data before the pinned certificate was seen.
@@ -96,6 +119,8 @@ class TLSWatch(io.IOBase):
 
     def ioctl(self, req, arg):
         if req == _POLL:
+            if self._ahead is not None and arg & 1:
+                return 1
             if self._poller is None:
                 self._poller = select.poll()
                 self._poller.register(self._sock, select.POLLIN | select.POLLOUT)
