@@ -260,25 +260,27 @@ class RingBuffer:
         first, off = self._cur, self._off
         while first and self._count:
             f = self._open(first)
-            last, size = 0, 0
-            if f is not None:
-                try:
-                    size = f.seek(0, 2)
-                    floor, ceil = first, first + size // _HDR
-                    while off < size:
-                        if self._valid(f, off, size, floor, ceil, False):
-                            if self._seq > seq:
-                                break
-                            last = self._seq
-                            floor = last + 1
-                            off = self._end
-                            self._count -= 1
-                        else:
-                            off = self._resync(f, off + 1, size, floor, ceil)
-                            if off < 0:
-                                off = size
-                finally:
-                    f.close()
+            last = 0
+            if f is None:       # gone (removed by someone else): nothing to read or delete
+                first, off = self._succ(first, 0), 0
+                continue
+            try:
+                size = f.seek(0, 2)
+                floor, ceil = first, first + size // _HDR
+                while off < size:
+                    if self._valid(f, off, size, floor, ceil, False):
+                        if self._seq > seq:
+                            break
+                        last = self._seq
+                        floor = last + 1
+                        off = self._end
+                        self._count -= 1
+                    else:
+                        off = self._resync(f, off + 1, size, floor, ceil)
+                        if off < 0:
+                            off = size
+            finally:
+                f.close()
             if off < size:
                 break
             # Every record of this segment is acknowledged: it goes.
@@ -287,6 +289,9 @@ class RingBuffer:
                 first = 0
                 break
             first, off = self._succ(first, last + 1), 0
+        if not first:
+            # No segment left: whatever len() still counted was found corrupt on the way.
+            self._count = 0
         if not self._count:
             first, off = 0, 0
         self._cur, self._off = first, off

@@ -1,10 +1,11 @@
 # Test helpers: littlefs v2 on a simulated flash chip, and littlefs-style "linear" power-loss runs
 # of RingBuffer workloads. Used by the test_ringbuf*.py device tests.
+import os
 import vfs
 
 from node.board.simflash import PowerCut, SimFlash
 from node.crc import crc32
-from node.ringbuf import RingBuffer
+from node.ringbuf import SEGMENT, RingBuffer
 
 MOUNT = "/flash"
 BUF = MOUNT + "/rb"
@@ -93,11 +94,12 @@ def linear(workload, capacity, policy="drop_oldest", blocks=32, factory=RingBuff
 
     Runs the workload once to record the state after every step and to count its write points
     (programs and erases, opening included). Then, for each write point k in turn: back to the
-    formatted chip, run the workload with the power cut before write point k, power on, mount,
-    reopen, and require the state to be that before the interrupted step or that after it (all
-    or nothing), with every earlier step durable (torn: the cut program half happens); then the reopened buffer must take a new record
-    with a sequence number above every one handed out before.
-    Returns (number of cut points, records the uninterrupted run dropped).
+    formatted chip, run the workload with the power cut before write point k (torn: during it,
+    half of that program happens), power on, mount, reopen, and require the state to be that
+    before the interrupted step or that after it (all or nothing), with every earlier step
+    durable, no record reported corrupt (littlefs never shows a torn write) and the files within
+    the capacity; then the reopened buffer must take a new record with the next sequence number.
+    Returns (number of cut points, records dropped by the uninterrupted run).
     """
     ffs = FlashFS(blocks)
     start = ffs.flash.write_points
@@ -135,6 +137,11 @@ def linear(workload, capacity, policy="drop_oldest", blocks=32, factory=RingBuff
             raise AssertionError(
                 "cut point %d of %d, during step %d %r: state %r is neither %r (before) nor %r (after)"
                 % (k, total, done, workload[done] if done < len(workload) else None, got, before, after))
+        if rb.corrupt:
+            raise AssertionError("cut point %d: %d records reported corrupt" % (k, rb.corrupt))
+        used = sum((os.stat(BUF + "/" + n)[6] + SEGMENT - 1) // SEGMENT for n in os.listdir(BUF) if len(n) == 8)
+        if used > capacity // SEGMENT:
+            raise AssertionError("cut point %d: segment files take %d segments, capacity %d" % (k, used, capacity))
         # Sequence numbers go on from there: above everything handed out before the cut.
         seq = rb.append(b"after power loss")
         if seq is not None:
