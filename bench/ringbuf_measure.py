@@ -1,6 +1,8 @@
 # Runs inside MicroPython (unix port), launched by bench/bench_ringbuf.py; prints one JSON line.
 #   ringbuf_measure.py flash <records>          flash cost and speed: ring buffer, naive queue
 #   ringbuf_measure.py open <records>            open time and heap with <records> stored
+#   ringbuf_measure.py host <dir> <records>      garbage per record scanned at open, on the
+#                                                host filesystem (no simulated chip in the way)
 #   ringbuf_measure.py prepare <image> <records> an image file holding a buffer of <records>
 #   ringbuf_measure.py use <image> open|none     mount it (and open the buffer, use it): for the
 #                                                smallest heap that runs it
@@ -150,6 +152,20 @@ def measure_open(n):
     return {"records": stored, "open_ms": us / 1000, "retained": retained, "garbage_per_record": churn / stored}
 
 
+def measure_host(path, n):
+    rb = RingBuffer(path, (n // 40 + 4) * SEGMENT)
+    for i in range(0, n, 8):
+        rb.extend([record(i + j) for j in range(8)])
+    rb = None
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    rb = RingBuffer(path, (n // 40 + 4) * SEGMENT)
+    churn = gc.mem_alloc() - before
+    gc.enable()
+    return {"records": len(rb), "garbage_per_record": churn / len(rb)}
+
+
 def prepare(image, n):
     mount(48, image)
     rb = RingBuffer(BUF, 40 * SEGMENT)
@@ -182,6 +198,8 @@ def main(argv):
         res = measure_flash(int(argv[2]))
     elif cmd == "open":
         res = measure_open(int(argv[2]))
+    elif cmd == "host":
+        res = measure_host(argv[2], int(argv[3]))
     elif cmd == "prepare":
         res = prepare(argv[2], int(argv[3]))
     elif cmd == "use":
