@@ -66,7 +66,7 @@ class RingBuffer:
         if policy not in ("drop_oldest", "drop_newest"):
             raise ValueError("RingBuffer policy must be 'drop_oldest' or 'drop_newest', not %r" % (policy,))
         if not isinstance(capacity_bytes, int) or capacity_bytes < 2 * SEGMENT:
-            raise ValueError("RingBuffer capacity_bytes=%r is too small: give at least %d bytes "
+            raise ValueError("RingBuffer capacity_bytes=%r: give an int of at least %d bytes "
                              "(two %d-byte segments)" % (capacity_bytes, 2 * SEGMENT, SEGMENT))
         self._dir = path.rstrip("/") or "/"
         self._max = capacity_bytes // SEGMENT
