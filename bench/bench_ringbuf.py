@@ -11,6 +11,9 @@ the same filesystem: the queue in RAM, its file rewritten on every change, same 
 Its cost grows with the backlog (here 0 to 59 KB, about 30 KB on average); the ring buffer's
 does not. The physical floor is the record's own bytes and one erase per 4096 of them.
 
+First what littlefs's own operations cost, which the layout was chosen on (see the module
+docstring of firmware/node/ringbuf.py).
+
 RAM: what an open buffer keeps (constant), garbage per record scanned at open, and the smallest
 `-X heapsize` in which the compiled (.mpy) modules mount the flash and open a buffer of 4000
 readings and use it. Heap figures are from the 64-bit unix port: objects are about twice their
@@ -83,10 +86,24 @@ def smallest_heap(mpy: Path, image: Path, what: str, workdir: Path) -> int:
 
 
 def run(ctx):
+    lfs = measure(["littlefs"])
+    figs = []
+    for batch in (1, 8, 16):
+        m = lfs[f"one_file_{batch}"]
+        figs += [Figure(f"littlefs: one file, append + flush every {batch}: bytes programmed per record",
+                        m["programmed"], "bytes"),
+                 Figure(f"littlefs: one file, append + flush every {batch}: erases per record",
+                        m["erases"], "erases")]
+    for key, label in (("rewrite_8_bytes", "rewrite an 8-byte file (inline in metadata)"),
+                       ("create_74_bytes", "create a 74-byte file"), ("remove", "remove a file")):
+        figs += [Figure(f"littlefs: {label}: bytes programmed", lfs[key]["programmed"], "bytes"),
+                 Figure(f"littlefs: {label}: erases", lfs[key]["erases"], "erases")]
+    figs[0].note = ("littlefs alone, 74-byte framed records (the ring buffer's layout was chosen on these): "
+                    "each commit copies the written part of the file's last block to a fresh one")
+
     fl = measure(["flash", RECORDS])
     floor_bytes, floor_erases = RECORD, RECORD / BLOCK
     backlog = f"naive queue (file rewritten per change), same outage: 0 to {RECORDS * (RECORD + 10) // 1024} KB"
-    figs = []
     for batch, label in ((1, "single appends"), (8, "batches of 8"), (16, "batches of 16")):
         ours, naive = fl[f"ringbuf_fill_{batch}"], fl[f"naive_fill_{batch}"]
         figs += [

@@ -3,6 +3,8 @@
 #   ringbuf_measure.py open <records>            open time and heap with <records> stored
 #   ringbuf_measure.py host <dir> <records>      garbage per record scanned at open, on the
 #                                                host filesystem (no simulated chip in the way)
+#   ringbuf_measure.py littlefs                  what littlefs's own operations cost (the layout's
+#                                                grounds): appends to one file, small files
 #   ringbuf_measure.py prepare <image> <records> an image file holding a buffer of <records>
 #   ringbuf_measure.py use <image> open|none     mount it (and open the buffer, use it): for the
 #                                                smallest heap that runs it
@@ -152,6 +154,44 @@ def measure_open(n):
     return {"records": stored, "open_ms": us / 1000, "retained": retained, "garbage_per_record": churn / stored}
 
 
+def measure_littlefs():
+    import os
+
+    def cost(flash, n, fn):
+        flash.reset_counters()
+        for i in range(n):
+            fn(i)
+        return {"programmed": flash.programmed / n, "erases": flash.erases / n}
+
+    out = {}
+    flash = mount(96)
+    rec = record(0) + bytes(10)     # a 64-byte record with a 10-byte header
+    for batch in (1, 8, 16):
+        f = open(MOUNT + "/log%d" % batch, "ab")
+
+        def commit(i):
+            for _ in range(batch):
+                f.write(rec)
+            f.flush()
+        per_commit = cost(flash, 800 // batch, commit)
+        f.close()
+        out["one_file_%d" % batch] = {k: v / batch for k, v in per_commit.items()}
+
+    def small(i):
+        with open(MOUNT + "/small", "wb") as f:
+            f.write(rec[:8])
+    out["rewrite_8_bytes"] = cost(flash, 300, small)
+
+    def create(i):
+        with open(MOUNT + "/c%d" % i, "wb") as f:
+            f.write(rec)
+    out["create_74_bytes"] = cost(flash, 50, create)
+    out["remove"] = cost(flash, 50, lambda i: os.remove(MOUNT + "/c%d" % i))
+    flash = None
+    unmount()
+    return out
+
+
 def measure_host(path, n):
     rb = RingBuffer(path, (n // 40 + 4) * SEGMENT)
     for i in range(0, n, 8):
@@ -198,6 +238,8 @@ def main(argv):
         res = measure_flash(int(argv[2]))
     elif cmd == "open":
         res = measure_open(int(argv[2]))
+    elif cmd == "littlefs":
+        res = measure_littlefs()
     elif cmd == "host":
         res = measure_host(argv[2], int(argv[3]))
     elif cmd == "prepare":
