@@ -79,26 +79,51 @@ def wake(runs, count, window):
     return {"client_us": client_us, "raw_us": raw_us}
 
 
+def _cpu_ms(pid="self"):
+    # user + system CPU time of a process, from /proc (Linux; 10 ms ticks)
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 10
+    except OSError:
+        return 0
+
+
+def _cpu_both():
+    return _cpu_ms() + _cpu_ms(P.get("broker_pid", "self"))
+
+
 def flush(runs, count, window):
     ctx = make_context({"mode": "ca", "ca": "ca.der"}, ".")
     rctx = raw_context()
     msgs = [(TOPIC, PAYLOAD)] * count
     connect = mqtt_raw.connect_bytes(b"raw-floor", USER.encode(), PW.encode(), 60, True)
     q0 = [mqtt_raw.publish_bytes(TOPIC.encode(), PAYLOAD, 0)] * count
-    out = {"client": [], "raw_each": [], "raw_one": [], "heap": 0}
-    for _ in range(runs):
+    out = {"client": [], "raw_each": [], "raw_one": [], "heap": 0, "cpu_client": 0, "cpu_raw": 0}
+
+    def raw_each():
+        rate, used = mqtt_raw.qos0_rate(rctx, HOST, PORT, connect, q0, False, _cpu_both)
+        out["raw_each"].append(rate)
+        out["cpu_raw"] += used
+
+    for i in range(runs):
+        if i & 1:           # alternate which goes first
+            raw_each()
         c = MQTTClient(CID, HOST, PORT, USER, PW, 60, ssl=ctx, window=window)
         c.connect(clean_session=False)
         gc.collect()
         before = gc.mem_alloc()
+        c0 = _cpu_both()
         t0 = time.ticks_us()
         if not c.publish_many(msgs, 30):
             raise OSError(110, "flush did not finish")
         dt = time.ticks_diff(time.ticks_us(), t0)
+        out["cpu_client"] += _cpu_both() - c0
         out["heap"] = max(out["heap"], gc.mem_alloc() - before)
         c.disconnect()
         out["client"].append(count * 1000000 / dt)
-        out["raw_each"].append(mqtt_raw.qos0_rate(rctx, HOST, PORT, connect, q0, False))
+        if not i & 1:
+            raw_each()
         out["raw_one"].append(mqtt_raw.qos0_rate(rctx, HOST, PORT, connect, q0, True))
     return out
 

@@ -87,7 +87,7 @@ class TLSWatch(io.IOBase):
                 return None if code == _EAGAIN else (-code if code > 0 else -5)
             if not a:
                 return 0
-            self._ahead = a
+            a = self._ahead = memoryview(a)
             self._apos = 0
         pos = self._apos
         n = len(a) - pos
@@ -96,7 +96,7 @@ class TLSWatch(io.IOBase):
             self._apos = pos + n
         else:
             self._ahead = None
-        buf[:n] = memoryview(a)[pos:pos + n]
+        buf[:n] = a[pos:pos + n]
         if self.done:
             return n
         self.received += n

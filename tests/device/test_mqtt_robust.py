@@ -142,6 +142,23 @@ def test_publish_gives_up_when_the_broker_stays_away():
     eq(c.pending(), [1], "nothing lost: the message waits for the next connection")
 
 
+def test_a_publish_that_gave_up_is_the_callers_again():
+    # umqtt's meaning without a window: a publish that raised did not deliver; the caller
+    # retries it, so the client keeps no copy that would go out twice.
+    fb = FakeBroker()
+    clock = FakeClock()
+    c = client(fb, clock=clock, reconnect_tries=2, timeout=0.2)
+    c.connect()
+    fb.silent.add(0)
+    fb.refuse = 100
+    raises(GaveUp, c.publish, "nodes/node-1/g", "lost?", qos=1)
+    eq(c.pending(), [], "not kept")
+    fb.refuse = 0
+    c.connect()
+    eq(c.publish("nodes/node-1/g", "again", qos=1), 2, "the retry gets the next id")
+    eq([p.msg for p in fb.publishes if p.conn == 1], [b"again"], "nothing resent behind its back")
+
+
 def test_wait_acks_is_bounded_and_keeps_the_connection():
     fb = FakeBroker()
     c = client(fb, window=4, timeout=5)

@@ -244,7 +244,7 @@ def test_last_will_only_when_the_connection_just_drops(folder, broker):
     b.set_last_will("nodes/node-1/status", "gone (node-1b)", qos=1)
     b.connect()
     b.disconnect()                   # DISCONNECT: the will is dropped
-    a._raw.close()                   # the connection just breaks: the will goes out
+    a._link.raw.close()              # the connection just breaks: the will goes out
     result("done")
     """
     with monitor(broker, topics=("nodes/node-1/status",)) as mon:
