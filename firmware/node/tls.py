@@ -20,7 +20,11 @@
 #
 # The broker is authenticated inside wrap_socket, before the MQTT client writes a byte of
 # CONNECT (which carries the password). A refusal raises TLSError (a ValueError) whose message
-# names the cause and the fix; network faults stay OSError.
+# names the cause and the fix; network faults stay OSError (a connection closed before any
+# TLS answer too: a broker that is just starting does that, so reconnect() tries again).
+# Every connection runs through a node.tlswatch.TLSWatch (pinning, diagnosis, read-ahead);
+# the context's last_watch is the one under the socket it wrapped last (node.mqtt asks it
+# for bytes read ahead, which a poll of the socket does not see).
 import binascii
 import ssl
 

@@ -13,6 +13,15 @@
 #
 # Errors are returned to the TLS library as negative errno values, not raised: an exception
 # would unwind through the library's C code and leak its handshake buffers.
+#
+# It stays under the TLS socket for the whole connection (it cannot be taken out), so it is
+# also where reads get cheaper: it reads ahead (socket.recv, up to READ_AHEAD bytes), and the
+# TLS library's two reads per record (header, body) come from memory. A poll of the socket
+# does not see bytes read ahead: buffered() does, and ioctl(POLL) counts them.
+#
+#   TLSWatch(sock, pins=None)   pins: list of 32-byte SHA-256 digests, or None (only watch)
+#   .verified .refused .fingerprint .tls13 .cert_requested .alert .received .done
+#   .buffered()                 bytes read ahead wait here
 import hashlib
 import io
 import select
@@ -28,7 +37,7 @@ _CERT_REQUEST = const(13)
 _SERVER_HELLO_MAX = const(512)   # longer ServerHellos are skipped, not parsed
 _EREFUSED = const(-111)          # ECONNREFUSED: our refusal, handed to the TLS library
 _EAGAIN = const(11)
-READ_AHEAD = const(256)         # bytes asked of the socket at once (see readinto)
+READ_AHEAD = const(256)          # bytes asked of the socket at once (see readinto)
 _POLL = const(3)
 _CLOSE = const(4)
 

@@ -104,3 +104,38 @@ def test_plain_network_faults_stay_oserror():
     e = OSError(104)
     assert tls.explain(e, Watch(received=50), "b") is e, "a reset mid-handshake stays OSError"
     assert isinstance(TLSError("x"), ValueError), "TLSError is a ValueError, as mbedtls' own"
+
+
+class AxtlsSsl:
+    """The ssl module as ESP8266 firmware has it (axTLS): CERT_NONE only, no CA loading."""
+    CERT_NONE = 0
+    PROTOCOL_TLS_CLIENT = 0
+
+    class SSLContext:
+        def __init__(self, protocol):
+            self.verify_mode = 0
+
+        def load_cert_chain(self, cert, key):
+            pass
+
+        def wrap_socket(self, sock, server_hostname=None):
+            raise OSError(5)
+
+
+def test_ca_mode_on_axtls_says_to_pin():
+    import sys
+    saved = sys.modules.get("ssl")
+    sys.modules["ssl"] = AxtlsSsl
+    sys.modules.pop("node.tls", None)
+    try:
+        import node.tls as axtls_tls
+        with open("ca.der", "wb") as f:
+            f.write(b"0")
+        for mode in ("ca", "ca+pin"):
+            err = raises(ValueError, axtls_tls.make_context, {"mode": mode, "pins": [PIN]}, ".")
+            assert "axTLS" in str(err) and "\"pin\"" in str(err), str(err)
+        ctx = axtls_tls.make_context({"mode": "pin", "pins": [PIN]}, ".")
+        eq(ctx.mode, "pin", "pin mode needs nothing axTLS lacks")
+    finally:
+        sys.modules["ssl"] = saved
+        sys.modules.pop("node.tls", None)
