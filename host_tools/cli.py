@@ -408,7 +408,8 @@ def cmd_env(ctx, args):
 
 def cmd_demo(ctx, args):
     from . import demo
-    return demo.run(readings=args.readings, certs_dir=ctx.certs_dir, build_dir=ctx.build_dir)
+    return demo.run(wakes=args.wakes, outage=(args.wakes * 3 // 10, args.wakes * 6 // 10),
+                    certs_dir=ctx.certs_dir, build_dir=ctx.build_dir)
 
 
 # parser -----------------------------------------------------------------------------------
@@ -535,7 +536,8 @@ def build_parser():
     p.set_defaults(func=cmd_env)
 
     p = sub.add_parser("demo", help="the node on the unix port publishing to a local Mosquitto over TLS")
-    p.add_argument("--readings", type=int, default=5, help="readings the simulated node publishes")
+    p.add_argument("--wakes", type=int, default=40,
+                   help="wake cycles of the simulated node (the broker is down for the middle 30%%)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -16,6 +16,9 @@ DEFAULTS = {
         "qos": 1,
         "clean_session": False,
         "topic_prefix": None,
+        "window": 8,            # QoS 1 publishes in flight at once (ESP32 can take 32)
+        "timeout": 10,          # seconds any wait on the broker may take
+        "max_packet": 4096,     # incoming packets above this are refused unread
     },
     "tls": {
         "mode": "ca",
@@ -26,7 +29,18 @@ DEFAULTS = {
         "server_hostname": None,
     },
     "node": {
+        "interval_s": 60,               # a reading every interval
+        "stay_connected_below_s": 60,   # shorter intervals idle connected, longer deep-sleep
         "readings_per_wake": 1,
+        "durable": False,               # True: every reading reaches flash before it is sent
+        "rtc_batch": 8,                 # unsent readings that may wait in RTC memory (0: none)
+        "buffer_bytes": 32768,          # flash given to the offline ring buffer
+        "buffer_policy": "drop_oldest",
+        "wifi_timeout_ms": 10000,
+        "ntp_host": "pool.ntp.org",
+        "ntp_port": 123,
+        "stats_every_s": 3600,
+        "watchdog_s": 0,                # 0: no watchdog
     },
     # The network a board joins; the unix board needs none.
     "wifi": {
@@ -100,11 +114,26 @@ def validate(raw):
             _fail("tls.pins", "must hold SHA-256 fingerprints as hex strings, not %r" % (pin,))
     if tls["mode"] in ("pin", "ca+pin") and not tls["pins"]:
         _fail("tls.pins", "is empty, and tls.mode %r needs the broker's fingerprint" % tls["mode"])
+    _check_node(cfg)
     if cfg["board"] not in BOARDS:
         _fail("board", "must be one of %s, not %r" % (", ".join(BOARDS), cfg["board"]))
     if cfg["board"] != "unix" and not cfg["wifi"]["ssid"]:
         _fail("wifi.ssid", "is missing (a %s board joins a Wi-Fi network)" % cfg["board"])
     return cfg
+
+
+def _check_node(cfg):
+    node, mqtt = cfg["node"], cfg["mqtt"]
+    for key, low in (("interval_s", 1), ("readings_per_wake", 1), ("wifi_timeout_ms", 100),
+                     ("stats_every_s", 1), ("buffer_bytes", 8192), ("stay_connected_below_s", 0),
+                     ("rtc_batch", 0), ("watchdog_s", 0)):
+        if node[key] < low:
+            _fail("node." + key, "must be at least %d, not %r" % (low, node[key]))
+    for key, low, high in (("window", 1, 1000), ("timeout", 1, 600), ("max_packet", 64, 1 << 20)):
+        if not low <= mqtt[key] <= high:
+            _fail("mqtt." + key, "must be %d-%d, not %r" % (low, high, mqtt[key]))
+    if node["buffer_policy"] not in ("drop_oldest", "drop_newest"):
+        _fail("node.buffer_policy", "must be drop_oldest or drop_newest, not %r" % node["buffer_policy"])
 
 
 def load(base_dir):

@@ -1,8 +1,11 @@
-# Sensors: each has read() -> dict of named values.
+# Sensors: FIELDS names the values and read() returns them as a tuple of numbers, in order.
+# A real deployment replaces these with its own class of the same shape.
 
 
 class SimulatedSensor:
     """A deterministic stand-in for a temperature/humidity sensor, for the unix board."""
+
+    FIELDS = ("temp_c", "rh")
 
     def __init__(self, seed=0):
         self._n = seed
@@ -10,4 +13,21 @@ class SimulatedSensor:
     def read(self):
         self._n += 1
         n = self._n
-        return {"temp_c": 20 + (n * 7 % 50) / 10, "rh": 40 + (n * 13 % 200) / 10}
+        return (20 + (n * 7 % 50) / 10, 40 + (n * 13 % 200) / 10)
+
+
+class ChipSensor:
+    """What every ESP board can measure without wiring: its own temperature where the chip
+    reports it (esp32.mcu_temperature or the older raw_temperature, in F), else the ADC."""
+
+    FIELDS = ("chip",)
+
+    def read(self):
+        try:
+            import esp32
+            if hasattr(esp32, "mcu_temperature"):
+                return (esp32.mcu_temperature(),)
+            return ((esp32.raw_temperature() - 32) / 1.8,)
+        except ImportError:
+            import machine
+            return (machine.ADC(0).read(),)

@@ -31,7 +31,10 @@ FIELDS = (
     ("resent", "I"),       # publishes sent again with DUP
     ("awake_ms", "I"),     # time spent awake
     ("up_s", "I"),         # time since cold boot, slept time included
-    ("stats_at", "I"),     # cycle at which stats were last published
+    ("stats_t", "I"),      # Unix time stats were last published
+    ("read_at", "I"),      # Unix time the next reading is due (0: at once)
+    ("carried", "I"),      # readings found in the ring buffer at the last cold boot
+    ("failures", "I"),     # wakes or connections that could not deliver
 )
 _BODY = "<" + "".join(code for _, code in FIELDS)
 _BODY_LEN = struct.calcsize(_BODY)

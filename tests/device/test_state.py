@@ -11,7 +11,8 @@ def _full_state():
     s = State()
     s.cycles, s.next_n, s.n_limit, s.sent_max, s.acked_max = 7, 1100, 2048, 1090, 1080
     s.attempt, s.wake_at, s.taken, s.delivered = 3, 1800000000, 99, 90
-    s.dropped, s.reconnects, s.resent, s.awake_ms, s.up_s, s.stats_at = 1, 4, 2, 123456, 7200, 5
+    s.dropped, s.reconnects, s.resent, s.awake_ms, s.up_s, s.stats_t = 1, 4, 2, 123456, 7200, 5
+    s.read_at, s.carried, s.failures = 1800000060, 12, 3
     return s
 
 
@@ -25,7 +26,8 @@ def test_round_trip_keeps_every_field_and_pending_readings():
     t = State.decode(raw)
     eq(t.reset_reason, "", "reset reason")
     for name in ("cycles", "next_n", "n_limit", "sent_max", "acked_max", "attempt", "wake_at",
-                 "taken", "delivered", "dropped", "reconnects", "resent", "awake_ms", "up_s", "stats_at"):
+                 "taken", "delivered", "dropped", "reconnects", "resent", "awake_ms", "up_s", "stats_t",
+                 "read_at", "carried", "failures"):
         eq(getattr(t, name), getattr(s, name), name)
     eq(t.pending, s.pending, "pending")
     # At least ten two-value readings fit beside the counters.

@@ -43,7 +43,7 @@ def test_built_modules_load_and_run_under_the_unix_port(tmp_path):
             "for m in (node.config, node.sensors, node.board.unix):\n"
             "    assert m.__file__.endswith('.mpy'), m.__file__\n"
             "cfg = node.config.validate({'device_id': 'n1', 'mqtt': {'host': 'h'}})\n"
-            "print('OK', cfg['mqtt']['topic_prefix'], node.sensors.SimulatedSensor().read()['temp_c'])\n")
+            "print('OK', cfg['mqtt']['topic_prefix'], node.sensors.SimulatedSensor().read()[0])\n")
     proc = micropython_in(result.out, code)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK nodes/n1 20.7" in proc.stdout

@@ -1,14 +1,165 @@
-# The simulator board: the node on the unix port of MicroPython.
+# The simulator board: the node on the unix port of MicroPython, with the board's parts
+# kept as files in the simulation folder ($NODE_SIM, default <bundle>/sim), so that a runner
+# (host_tools.simnode) can play deep sleep, resets and power loss by restarting the process:
+#   rtc.bin     RTC user memory: kept across deep sleep and reset; the runner deletes it to
+#               play a power loss
+#   flash.img   the flash chip (node.board.simflash), littlefs v2 mounted at /flash
+#   clock       offset of the board's clock from the host's, in seconds: deep sleep and idle
+#               advance it, so many wake cycles run in compressed time
+#   wifi-off    while this file exists, Wi-Fi cannot connect
+#   cause       why the board started ("deepsleep", "power", ...), written by the runner
+#   sleep       written at deep sleep: the milliseconds asked for
 # The device bundle (config.json, CA, keys) lives in $NODE_DIR, or the current directory.
+import gc
 import os
+import sys
+import time
 
 NAME = "unix"
+RTC_BYTES = 492         # as small as the ESP8266's, so the state is tested at the tighter limit
+FLASH_BLOCKS = 128      # 512 KB of simulated flash
+MOUNT = "/flash"
+
+_mounted = None
 
 
 def bundle_dir():
     return os.getenv("NODE_DIR") or "."
 
 
-def wifi_connect(cfg, timeout_ms):
-    # The host's network is always up for the simulator.
-    return True
+def sim_dir():
+    d = os.getenv("NODE_SIM") or bundle_dir() + "/sim"
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+    return d
+
+
+def _path(name):
+    return sim_dir() + "/" + name
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _read(name, default=None):
+    try:
+        with open(_path(name), "rb") as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def _write(name, data):
+    # Host files: write then rename, so a killed process leaves the old or the new content.
+    tmp = _path(name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, _path(name))
+
+
+def flash():
+    """The simulated chip, mounted at /flash (formatted on first use)."""
+    global _mounted
+    if _mounted is None:
+        import vfs
+        from node.board.simflash import SimFlash
+        chip = SimFlash(blocks=FLASH_BLOCKS, path=_path("flash.img"))
+        try:
+            vfs.mount(vfs.VfsLfs2(chip), MOUNT)
+        except OSError:
+            vfs.VfsLfs2.mkfs(chip)
+            vfs.mount(vfs.VfsLfs2(chip), MOUNT)
+        _mounted = chip
+    return _mounted
+
+
+def data_dir():
+    flash()
+    return MOUNT
+
+
+def rtc_load():
+    return _read("rtc.bin", b"")
+
+
+def rtc_save(data):
+    if len(data) > RTC_BYTES:
+        raise ValueError("buffer too long")
+    _write("rtc.bin", data)
+
+
+def wifi_up(wifi_cfg, timeout_ms):
+    if _exists(_path("wifi-off")):
+        raise OSError("Wi-Fi: no access point in range (simulated outage)")
+
+
+def wifi_down():
+    pass
+
+
+def _offset():
+    try:
+        return float(_read("clock", b"0"))
+    except ValueError:
+        return 0.0
+
+
+def _advance(seconds):
+    _write("clock", str(_offset() + seconds).encode())
+
+
+def unix_time():
+    return int(time.time() + _offset())
+
+
+def set_time(unix_t):
+    _write("clock", str(unix_t - time.time()).encode())
+
+
+def deepsleep(ms):
+    _advance(ms / 1000)
+    _write("sleep", str(ms).encode())
+    if _mounted is not None:
+        import vfs
+        vfs.umount(MOUNT)
+    sys.exit(0)
+
+
+def idle(ms):
+    # NODE_SIM_SPEED > 1 compresses idle time: the clock advances by ms, the host sleeps less.
+    speed = float(os.getenv("NODE_SIM_SPEED") or 1)
+    real = int(ms / speed)
+    time.sleep_ms(real)
+    if ms > real:
+        _advance((ms - real) / 1000)
+
+
+class _NoWatchdog:
+    def feed(self):
+        pass
+
+
+def watchdog(timeout_ms):
+    return _NoWatchdog()
+
+
+def reset_cause():
+    cause = _read("cause", b"power").decode()
+    return cause
+
+
+def free_heap():
+    gc.collect()
+    return gc.mem_free()
+
+
+def default_sensor():
+    from node.sensors import SimulatedSensor
+    return SimulatedSensor(seed=unix_time() // 60)

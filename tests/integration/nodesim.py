@@ -1,0 +1,111 @@
+"""A whole node under test: a real Mosquitto, the firmware on the unix board run wake after
+wake (host_tools.simnode), optionally through a TCP proxy, and a monitor with a persistent
+session that records everything the broker delivers (also across broker restarts)."""
+
+import json
+import re
+
+from host_tools import provision, unixport
+from host_tools.monitor import Monitor
+from host_tools.simnode import SimNode
+
+from tcpproxy import TcpProxy
+
+DEVICE = "node-1"
+
+FLASH_REPORT = """
+import json, vfs
+from node.board.simflash import SimFlash
+from node.ringbuf import RingBuffer
+chip = SimFlash(blocks=128, path=%r)
+vfs.mount(vfs.VfsLfs2(chip), "/flash")
+ring = RingBuffer("/flash/ring", %d)
+print(json.dumps({"buffered": len(ring), "next_seq": ring.next_seq,
+                  "records": [r.hex() for _, r in ring.peek(100000)]}))
+"""
+
+
+class NodeSim:
+    def __init__(self, tmp_path, broker, node_opts=None, mqtt_opts=None, proxy=False, heapsize=None):
+        self.broker = broker
+        self.proxy = TcpProxy(broker.tls_port) if proxy else None
+        port = self.proxy.port if proxy else broker.tls_port
+        self.node_opts = {"interval_s": 60, "stats_every_s": 100000}
+        self.node_opts.update(node_opts or {})
+        self.bundle = provision.write_bundle(
+            tmp_path / DEVICE, DEVICE, host="127.0.0.1", port=port, ca_der=broker.ca_der,
+            user=DEVICE, password=broker.users[DEVICE], server_hostname="localhost",
+            node=self.node_opts, mqtt_extra=mqtt_opts)
+        self.node = SimNode(self.bundle, heapsize=heapsize)
+        self.monitor = Monitor(broker.host, broker.tls_port, broker.ca_pem, "monitor",
+                               broker.users["monitor"], client_id="test-monitor",
+                               clean_session=False).start()
+
+    def close(self):
+        self.monitor.stop()
+        if self.proxy:
+            self.proxy.close()
+
+    def wake(self, **kw):
+        w = self.node.wake(**kw)
+        assert w.outcome != "crashed", w.output
+        return w
+
+    def command(self, name, payload=""):
+        """Send a command to the node (QoS 1: the broker keeps it while the node sleeps)."""
+        assert self.monitor.wait_ready(15), "monitor not connected"
+        self.monitor.client.publish(self.topic("cmd/" + name), payload, qos=1).wait_for_publish(10)
+
+    # --- what the broker delivered ---
+
+    def topic(self, name):
+        return f"nodes/{DEVICE}/{name}"
+
+    def messages(self, name):
+        return [m for m in self.monitor.messages if m.topic == self.topic(name)]
+
+    def seqs(self):
+        return [json.loads(m.payload)["seq"] for m in self.messages("readings")]
+
+    def wait_seqs(self, wanted, timeout=15):
+        """Wait until every reading number in `wanted` was delivered."""
+        wanted = set(wanted)
+        return self.monitor.wait_for(lambda _: wanted <= set(self.seqs()), timeout)
+
+    def last_json(self, name):
+        msgs = self.messages(name)
+        return json.loads(msgs[-1].payload) if msgs else None
+
+    # --- what the node said and holds ---
+
+    def taken(self, wakes=None):
+        return _numbers(r"node: reading n=(\d+)", wakes or self.node.wakes)
+
+    def stored(self, wakes=None):
+        out = []
+        for w in wakes or self.node.wakes:
+            for group in re.findall(r"node: stored n=([\d,]+) in flash", w.output):
+                out += [int(x) for x in group.split(",")]
+        return out
+
+    def flash(self):
+        """The ring buffer on the node's flash image, read by MicroPython."""
+        script = FLASH_REPORT % (str(self.node.sim_dir / "flash.img"), self.node_opts.get("buffer_bytes", 32768))
+        proc = unixport.run(["-c", script], timeout=30)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def drain(self, max_wakes=10):
+        """Wake until the node holds nothing undelivered (it reports it at sleep)."""
+        for _ in range(max_wakes):
+            w = self.wake()
+            if "(buffered 0 in flash, 0 in RTC memory)" in w.output and "failed" not in w.output:
+                return w
+        raise AssertionError("the node still holds readings after %d wakes:\n%s" % (max_wakes, w.output))
+
+
+def _numbers(pattern, wakes):
+    out = []
+    for w in wakes:
+        out += [int(x) for x in re.findall(pattern, w.output)]
+    return out
