@@ -1,5 +1,6 @@
 import pytest
 
+from faultreport import fault_report, pytest_terminal_summary  # noqa: F401 (fault suite table)
 from nodesim import NodeSim
 
 

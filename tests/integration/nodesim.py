@@ -26,23 +26,30 @@ print(json.dumps({"buffered": len(ring), "next_seq": ring.next_seq,
 
 
 class NodeSim:
-    def __init__(self, tmp_path, broker, node_opts=None, mqtt_opts=None, proxy=False, heapsize=None):
+    def __init__(self, tmp_path, broker, node_opts=None, mqtt_opts=None, proxy=False, heapsize=None,
+                 monitor=True, bundle=None):
+        """bundle: write_bundle arguments to override (tls_mode, pins, ca_der, port, ...);
+        monitor=False for a broker a host client cannot log in to (a broken certificate)."""
         self.broker = broker
         self.proxy = TcpProxy(broker.tls_port) if proxy else None
         port = self.proxy.port if proxy else broker.tls_port
         self.node_opts = {"interval_s": 60, "stats_every_s": 100000}
         self.node_opts.update(node_opts or {})
-        self.bundle = provision.write_bundle(
-            tmp_path / DEVICE, DEVICE, host="127.0.0.1", port=port, ca_der=broker.ca_der,
-            user=DEVICE, password=broker.users[DEVICE], server_hostname="localhost",
-            node=self.node_opts, mqtt_extra=mqtt_opts)
+        args = dict(host="127.0.0.1", port=port, ca_der=broker.ca_der, user=DEVICE,
+                    password=broker.users[DEVICE], server_hostname="localhost",
+                    node=self.node_opts, mqtt_extra=mqtt_opts)
+        args.update(bundle or {})
+        self.bundle = provision.write_bundle(tmp_path / DEVICE, DEVICE, **args)
         self.node = SimNode(self.bundle, heapsize=heapsize)
-        self.monitor = Monitor(broker.host, broker.tls_port, broker.ca_pem, "monitor",
-                               broker.users["monitor"], client_id="test-monitor",
-                               clean_session=False).start()
+        self.monitor = None
+        if monitor:
+            self.monitor = Monitor(broker.host, broker.tls_port, broker.ca_pem, "monitor",
+                                   broker.users["monitor"], client_id="test-monitor",
+                                   clean_session=False).start()
 
     def close(self):
-        self.monitor.stop()
+        if self.monitor:
+            self.monitor.stop()
         if self.proxy:
             self.proxy.close()
 

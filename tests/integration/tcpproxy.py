@@ -6,11 +6,35 @@ Policies, set before the node connects (they apply to the connections that follo
   pass_records   server->client: forward only this many TLS application-data records (the
                  first is CONNACK), then swallow the rest: the broker gets everything, the node
                  hears no PUBACK
+  on_record      f(session, index), called before the server's index-th TLS application-data
+                 record of a connection (1 is CONNACK) is forwarded; the node waits for that
+                 record while f runs (e.g. to stop the broker in the middle of a flush)
+
+Every connection leaves a Session in `sessions`: the bytes that went through, the TLS records
+of both directions at their offsets in the session (both directions counted in the order the
+proxy forwarded them, as cut_after counts), and where it was cut.
 """
 
 import socket
 import struct
 import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Record:
+    sender: str         # "client" (the node) or "server" (the broker)
+    type: int           # TLS content type: 20 change cipher spec, 21 alert, 22 handshake, 23 data
+    length: int         # of the record's body
+    start: int          # session offset of its first byte
+    end: int            # session offset just past its last byte
+
+
+@dataclass
+class Session:
+    total: int = 0                  # bytes forwarded, both directions
+    cut: int | None = None          # offset at which the proxy closed it
+    records: list = field(default_factory=list)
 
 
 class TcpProxy:
@@ -24,8 +48,10 @@ class TcpProxy:
         self.cut_after = None
         self.cut_connections = 0
         self.pass_records = None
+        self.on_record = None
         self.connections = 0
         self.cuts = 0
+        self.sessions = []
         self._lock = threading.Lock()
         self._socks = []
         self._closed = False
@@ -50,7 +76,8 @@ class TcpProxy:
                     self.cut_connections -= 1
                     limit = self.cut_after
                 self._socks += [client, server]
-            conn = _Conn(self, client, server, limit, self.pass_records)
+                conn = _Conn(self, client, server, limit, self.pass_records, self.on_record)
+                self.sessions.append(conn.session)
             threading.Thread(target=conn.pump, args=(client, server, False), daemon=True).start()
             threading.Thread(target=conn.pump, args=(server, client, True), daemon=True).start()
 
@@ -63,42 +90,56 @@ class TcpProxy:
 
 
 class _Conn:
-    def __init__(self, proxy, client, server, limit, pass_records):
+    def __init__(self, proxy, client, server, limit, pass_records, on_record):
         self.proxy = proxy
         self.client, self.server = client, server
         self.left = limit               # bytes still allowed through, both directions
         self.pass_records = pass_records
-        self.records = 0
+        self.on_record = on_record
+        self.records = 0                # server application-data records seen
         self.pending = b""
+        self.session = Session()
+        self.taps = {False: _Tap("client", self.session), True: _Tap("server", self.session)}
         self.lock = threading.Lock()
 
     def pump(self, src, dst, from_server):
+        filtering = from_server and (self.pass_records is not None or self.on_record is not None)
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                if from_server and self.pass_records is not None:
-                    data = self._filter_records(data)
-                with self.lock:
-                    if self.left is not None:
-                        if len(data) >= self.left:
-                            dst.sendall(data[:self.left])
-                            self.left = 0
-                            self.proxy.cuts += 1
-                            break
-                        self.left -= len(data)
-                if data:
-                    dst.sendall(data)
+                chunks = self._records(data) if filtering else (data,)
+                if not all(self._forward(c, dst, from_server) for c in chunks):
+                    break
         except OSError:
             pass
         _close(self.client)
         _close(self.server)
 
-    def _filter_records(self, data):
-        # TLS records: <type:1><version:2><length:2><body>; type 23 is application data.
+    def _forward(self, data, dst, from_server):
+        """Send data on unless the cut falls in it; False once the connection is cut."""
+        if data is None:                # a swallowed record
+            return True
+        with self.lock:
+            cut = self.left is not None and len(data) >= self.left
+            if cut:
+                data = data[:self.left]
+                self.proxy.cuts += 1
+            if self.left is not None:
+                self.left -= len(data)
+            self.taps[from_server].feed(data, self.session.total)
+            self.session.total += len(data)
+            if cut:
+                self.session.cut = self.session.total
+        if data:
+            dst.sendall(data)
+        return not cut
+
+    def _records(self, data):
+        # Whole TLS records, <type:1><version:2><length:2><body>, one at a time (type 23 is
+        # application data): the hook runs before its record goes on, a swallowed one is None.
         self.pending += data
-        out = b""
         while len(self.pending) >= 5:
             rtype, _, length = struct.unpack_from("!BHH", self.pending, 0)
             if len(self.pending) < 5 + length:
@@ -106,10 +147,44 @@ class _Conn:
             record, self.pending = self.pending[:5 + length], self.pending[5 + length:]
             if rtype == 23:
                 self.records += 1
-                if self.records > self.pass_records:
+                if self.on_record is not None:
+                    self.on_record(self.session, self.records)
+                if self.pass_records is not None and self.records > self.pass_records:
+                    yield None
                     continue
-            out += record
-        return out
+            yield record
+
+
+class _Tap:
+    """Notes the TLS records of one direction as their bytes pass (nothing is held back)."""
+
+    def __init__(self, sender, session):
+        self.sender = sender
+        self.session = session
+        self.head = b""         # header bytes of the record being read
+        self.left = 0           # body bytes of the current record still to come
+        self.record = None
+
+    def feed(self, data, offset):
+        i = 0
+        while i < len(data):
+            if self.left == 0:
+                take = min(5 - len(self.head), len(data) - i)
+                if not self.head:
+                    start = offset + i
+                    self.record = Record(self.sender, data[i], 0, start, start)
+                self.head += data[i:i + take]
+                i += take
+                if len(self.head) < 5:
+                    break
+                self.record.length = self.left = struct.unpack_from("!H", self.head, 3)[0]
+                self.record.end = offset + i
+                self.head = b""
+                self.session.records.append(self.record)
+            take = min(self.left, len(data) - i)
+            self.left -= take
+            i += take
+            self.record.end = offset + i
 
 
 def _close(s):
