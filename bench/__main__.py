@@ -1,7 +1,14 @@
-"""Run every bench/bench_*.py, print one table, write bench/results.json.
+"""`make bench`: the figures of issue 8 in one run, one table, and bench/results.json.
 
-Each benchmark module has `run(ctx) -> list[Figure]`; ctx.workdir is a fresh folder.
-`python -m bench [name ...]` runs only the named modules (e.g. `python -m bench codesize`).
+    python -m bench                  the figures (DEFAULT, in this order): table + results.json
+    python -m bench NAME [NAME ...]  only those benchmarks (bench/bench_NAME.py), e.g. codesize,
+                                     or the extra ones not in the table (mqtt_extra, ringbuf)
+    python -m bench all              DEFAULT, then the extra ones
+    --out PATH                       write the JSON there instead of bench/results.json
+
+Each bench_NAME.py has `run(ctx) -> list[Figure]`; ctx.workdir is a fresh folder. The figures
+of DEFAULT must each carry a reference measured in the same run (checked: a figure without one
+fails the run), and their names are unique.
 """
 
 import importlib
@@ -12,9 +19,13 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .figures import table, write_json
+from .figures import problems, table, write_json
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+# The table of `make bench`, in order: delivery (wake-to-ack, round trips, flush), whole wakes
+# (memory, time, bytes, flash), code size.
+DEFAULT = ("mqtt", "node", "codesize")
 
 
 @dataclass
@@ -22,19 +33,28 @@ class Context:
     workdir: Path
 
 
-def modules(selected):
-    names = sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
-    unknown = set(selected) - set(names)
+def available():
+    return sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
+
+
+def selection(argv):
+    names = available()
+    if not argv:
+        return list(DEFAULT)
+    if argv == ["all"]:
+        return list(DEFAULT) + [n for n in names if n not in DEFAULT]
+    unknown = sorted(set(argv) - set(names))
     if unknown:
-        raise SystemExit(f"bench: no benchmark named {', '.join(sorted(unknown))} (have: {', '.join(names)})")
-    return [n for n in names if not selected or n in selected]
+        raise SystemExit(f"bench: no benchmark named {', '.join(unknown)} (have: {', '.join(names)}, or all)")
+    return list(argv)
 
 
-def main(argv):
+def run_modules(modules, out: Path, log=print) -> int:
+    """Run (name, module) pairs in order, print the table, write the JSON; the exit status."""
     figures, failed = [], []
-    for name in modules(argv):
-        module = importlib.import_module(f"bench.bench_{name}")
-        started = time.monotonic()
+    started = time.monotonic()
+    for name, module in modules:
+        t0 = time.monotonic()
         with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
             try:
                 got = module.run(Context(Path(tmp)))
@@ -42,17 +62,33 @@ def main(argv):
                 traceback.print_exc()
                 failed.append(name)
                 continue
+        bad = problems(got, strict=name in DEFAULT)
+        if bad:
+            for p in bad:
+                log(f"bench: {name}: {p}")
+            failed.append(name)
         figures += got
-        print(f"bench: {name}: {len(got)} figures in {time.monotonic() - started:.1f} s", flush=True)
-    print()
-    print(table(figures))
-    out = HERE / "results.json"
+        log(f"bench: {name}: {len(got)} figures in {time.monotonic() - t0:.1f} s")
+    log("")
+    log(table(figures))
     write_json(figures, out)
-    print(f"\nwritten to {out.relative_to(HERE.parent)}")
+    log(f"\n{len(figures)} figures in {time.monotonic() - started:.0f} s, written to {out}")
     if failed:
-        print(f"bench: failed: {', '.join(failed)}", file=sys.stderr)
+        log(f"bench: failed: {', '.join(failed)}")
         return 1
     return 0
+
+
+def main(argv):
+    out = RESULTS
+    if "--out" in argv:
+        i = argv.index("--out")
+        if i + 1 >= len(argv):
+            raise SystemExit("bench: --out needs a path")
+        out = Path(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
+    names = selection(argv)
+    return run_modules([(n, importlib.import_module(f"bench.bench_{n}")) for n in names], out)
 
 
 if __name__ == "__main__":

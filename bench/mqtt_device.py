@@ -1,6 +1,15 @@
-# The device side of bench_mqtt, run under the unix port: node.mqtt (over node.tls) next to
-# the raw floor (mqtt_raw), interleaved in one process so both see the same machine.
+# The device side of bench_mqtt (and bench_mqtt_extra), run under the unix port: node.mqtt
+# (over node.tls) next to the raw floor (mqtt_raw), interleaved in one process so both see the
+# same machine.
 #   micropython mqtt_device.py params.json   ->  one line of JSON
+# params: host, port, user, password, what, and for what:
+#   deliver       runs, count, window: socket open -> last PUBACK of `count` buffered readings,
+#                 sent as node.app.Node.deliver sends them
+#   flush_chunks  runs, count, window: the same on an open connection (messages/s)
+#   wake          runs, count, window: all `count` queued into the CONNECT flight (window >=
+#                 count), or stop-and-wait (window 0)
+#   flush         runs, count, window: publish_many with the window kept full, vs raw QoS 0
+#   heap          window: GC heap held by a connected client with a full window
 import gc
 import json
 import ssl
@@ -8,7 +17,7 @@ import sys
 import time
 
 import mqtt_raw
-from node import mqttcodec
+from node import mqttcodec, reading
 from node.mqtt import MQTTClient
 from node.tls import make_context
 
@@ -50,33 +59,124 @@ def client_wake(ctx, count, window):
     return time.ticks_diff(t1, t0)
 
 
-def raw_flight(count):
-    flight = mqtt_raw.connect_bytes(CID.encode(), USER.encode(), PW.encode(), 60, False)
-    for i in range(count):
-        flight += mqtt_raw.publish_bytes(TOPIC.encode(), PAYLOAD, 1, i + 1)
+def raw_connect():
+    connect = mqtt_raw.connect_bytes(CID.encode(), USER.encode(), PW.encode(), 60, False)
     # The floor must send exactly what the client sends.
-    same = bytes(mqttcodec.connect_packet(CID, False, 60, USER, PW))
-    for i in range(count):
-        same += bytes(mqttcodec.publish_packet(TOPIC.encode(), PAYLOAD, 1, False, i + 1))
-    assert flight == same, "raw floor bytes differ from the client's"
-    return flight
+    assert connect == bytes(mqttcodec.connect_packet(CID, False, 60, USER, PW)), \
+        "raw floor CONNECT differs from the client's"
+    return connect
+
+
+def raw_chunks(payloads, per_chunk, first_pid=1):
+    """The PUBLISH packets of payloads (pids from first_pid) in flights of per_chunk."""
+    chunks = []
+    for i in range(0, len(payloads), per_chunk):
+        data = b""
+        for k, p in enumerate(payloads[i:i + per_chunk]):
+            pid = first_pid + i + k
+            pkt = mqtt_raw.publish_bytes(TOPIC.encode(), p, 1, pid)
+            assert pkt == bytes(mqttcodec.publish_packet(TOPIC.encode(), p, 1, False, pid)), \
+                "raw floor PUBLISH differs from the client's"
+            data += pkt
+        chunks.append((data, len(payloads[i:i + per_chunk])))
+    return chunks
+
+
+def _interleave(runs, client, raw):
+    # client and raw floor in turn, alternating which goes first: both see the same machine
+    client_us = []
+    raw_us = []
+    for i in range(runs):
+        if i & 1:
+            client_us.append(client())
+            raw_us.append(raw())
+        else:
+            raw_us.append(raw())
+            client_us.append(client())
+    return {"client_us": client_us, "raw_us": raw_us}
 
 
 def wake(runs, count, window):
     ctx = make_context({"mode": "ca", "ca": "ca.der"}, ".")
     rctx = raw_context()
-    flight = raw_flight(count)
-    client_us = []
-    raw_us = []
-    for i in range(runs):
-        # interleaved, alternating which goes first
-        if i & 1:
-            client_us.append(client_wake(ctx, count, window))
-            raw_us.append(mqtt_raw.wake(rctx, HOST, PORT, flight, 4 + 4 * count))
-        else:
-            raw_us.append(mqtt_raw.wake(rctx, HOST, PORT, flight, 4 + 4 * count))
-            client_us.append(client_wake(ctx, count, window))
-    return {"client_us": client_us, "raw_us": raw_us}
+    connect = raw_connect()
+    chunks = raw_chunks([PAYLOAD] * count, max(count, 1))
+    return _interleave(runs, lambda: client_wake(ctx, count, window),
+                       lambda: mqtt_raw.wake(rctx, HOST, PORT, connect, chunks))
+
+
+# --- the node's delivery, as node.app.Node.deliver sends a buffer of readings ---
+
+def readings(count):
+    """The JSON payloads the node publishes for `count` readings (node.reading)."""
+    out = []
+    for n in range(1, count + 1):
+        rec = reading.pack(n, 1767225600 + 60 * n, (20 + n % 50 / 10, 40 + n % 200 / 10))
+        out.append(reading.payload(rec, CID, ("temp_c", "rh")).encode())
+    return out
+
+
+def client_deliver(ctx, payloads, window):
+    # node.app.Node.deliver: the first window of the buffer queued into the CONNECT flight,
+    # then the buffer a window at a time (publish_many, one write per chunk, every PUBACK of a
+    # chunk before the next, since the buffer acknowledges a chunk at a time).
+    c = MQTTClient(CID, HOST, PORT, USER, PW, 60, ssl=ctx, window=window)
+    for k, p in enumerate(payloads[:window]):
+        c.publish(TOPIC, p, qos=1, pid=k + 1)
+    t0 = time.ticks_us()
+    c.connect(clean_session=False)
+    if not c.wait_acks(10):
+        raise OSError(110, "acks missing")
+    for i in range(window, len(payloads), window):
+        chunk = [(TOPIC, p, i + k + 1, False) for k, p in enumerate(payloads[i:i + window])]
+        if not c.publish_many(chunk, 10):
+            raise OSError(110, "acks missing")
+    t1 = time.ticks_us()
+    c.disconnect()
+    return time.ticks_diff(t1, t0)
+
+
+def deliver(runs, count, window):
+    ctx = make_context({"mode": "ca", "ca": "ca.der"}, ".")
+    rctx = raw_context()
+    payloads = readings(count)
+    connect = raw_connect()
+    chunks = raw_chunks(payloads, window)
+    res = _interleave(runs, lambda: client_deliver(ctx, payloads, window),
+                      lambda: mqtt_raw.wake(rctx, HOST, PORT, connect, chunks))
+    res["bytes"] = sum(len(p) for p in payloads)
+    return res
+
+
+def flush_chunks(runs, count, window):
+    """A buffer of `count` readings flushed on an open connection, a window at a time (as
+    node.app.deliver after the first window): first PUBLISH to last PUBACK, both ways."""
+    ctx = make_context({"mode": "ca", "ca": "ca.der"}, ".")
+    rctx = raw_context()
+    payloads = readings(count)
+    chunks = raw_chunks(payloads, window)
+    raw_connect_b = mqtt_raw.connect_bytes(b"raw-floor", USER.encode(), PW.encode(), 60, True)
+
+    def client():
+        c = MQTTClient(CID, HOST, PORT, USER, PW, 60, ssl=ctx, window=window)
+        c.connect(clean_session=False)
+        t0 = time.ticks_us()
+        for i in range(0, count, window):
+            chunk = [(TOPIC, p, i + k + 1, False) for k, p in enumerate(payloads[i:i + window])]
+            if not c.publish_many(chunk, 30):
+                raise OSError(110, "flush did not finish")
+        dt = time.ticks_diff(time.ticks_us(), t0)
+        c.disconnect()
+        return dt
+
+    def raw():
+        t = mqtt_raw.connected(rctx, HOST, PORT, raw_connect_b)
+        dt = mqtt_raw.flush(t, chunks)
+        t.write(b"\xe0\x00")
+        t.close()
+        return dt
+
+    return _interleave(runs, client, raw)
 
 
 def _cpu_ms(pid="self"):
@@ -148,6 +248,10 @@ def heap(window):
 what = P["what"]
 if what == "wake":
     res = wake(P["runs"], P["count"], P["window"])
+elif what == "deliver":
+    res = deliver(P["runs"], P["count"], P["window"])
+elif what == "flush_chunks":
+    res = flush_chunks(P["runs"], P["count"], P["window"])
 elif what == "flush":
     res = flush(P["runs"], P["count"], P["window"])
 else:

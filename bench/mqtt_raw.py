@@ -39,18 +39,53 @@ def tls_socket(ctx, host, port):
     return ctx.wrap_socket(s, server_hostname=host)
 
 
-def wake(ctx, host, port, flight, reply_len):
-    """Socket open -> TLS -> one write of CONNECT+PUBLISH(es) -> CONNACK and PUBACK(s): us."""
+def _read_acks(t, count):
+    # count PUBACKs (4 bytes each), checked
+    got = t.read(4 * count)
+    if len(got) != 4 * count:
+        raise OSError(5, "raw floor: %d of %d PUBACKs" % (len(got) // 4, count))
+    for i in range(0, 4 * count, 4):
+        if got[i] != 0x40 or got[i + 1] != 2:
+            raise OSError(5, "raw floor: expected a PUBACK, got %r" % got[i:i + 4])
+
+
+def wake(ctx, host, port, connect, chunks):
+    """Socket open -> TLS -> one write of CONNECT + the first chunk of QoS 1 PUBLISHes ->
+    CONNACK and their PUBACKs -> each further chunk in one write, its PUBACKs: us.
+    chunks: [(bytes of the chunk's PUBLISH packets, how many)]: the flights of node.app's
+    deliver (the buffer read a window at a time)."""
     t0 = time.ticks_us()
     t = tls_socket(ctx, host, port)
-    t.write(flight)
-    reply = t.read(reply_len)
+    first, n = chunks[0] if chunks else (b"", 0)
+    t.write(connect + first)
+    reply = t.read(4)
+    if len(reply) != 4 or reply[:2] != b"\x20\x02" or reply[3] != 0:
+        raise OSError(5, "raw floor: unexpected reply %r" % reply)
+    _read_acks(t, n)
+    for data, n in chunks[1:]:
+        t.write(data)
+        _read_acks(t, n)
     t1 = time.ticks_us()
     t.write(b"\xe0\x00")
     t.close()
-    if len(reply) != reply_len or reply[:2] != b"\x20\x02" or reply[3] != 0:
-        raise OSError(5, "raw floor: unexpected reply %r" % reply)
     return time.ticks_diff(t1, t0)
+
+
+def flush(t, chunks):
+    """On an open connection: each chunk in one write, then its PUBACKs: us."""
+    t0 = time.ticks_us()
+    for data, n in chunks:
+        t.write(data)
+        _read_acks(t, n)
+    return time.ticks_diff(time.ticks_us(), t0)
+
+
+def connected(ctx, host, port, connect):
+    t = tls_socket(ctx, host, port)
+    t.write(connect)
+    if t.read(4)[3] != 0:
+        raise OSError(5, "raw floor: CONNECT refused")
+    return t
 
 
 def qos0_rate(ctx, host, port, connect, packets, one_write, cpu=None):
