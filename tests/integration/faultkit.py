@@ -180,10 +180,3 @@ def label_records(session):
         out.append((r, label))
     return out
 
-
-def label_at(labelled, offset):
-    """The label of the record holding session byte `offset` (the first byte a cut held back)."""
-    for r, label in labelled:
-        if r.start <= offset < r.end:
-            return label
-    return "after the session"

@@ -3,6 +3,9 @@
 Policies, set before the node connects (they apply to the connections that follow):
   cut_after      close both sides once this many bytes (both directions counted) went through
                  the connection; applies to the next `cut_connections` connections
+  cut_in_record  (sender, n, k): the same, once k bytes of the n-th TLS record (from 0) that
+                 `sender` ("client" or "server") sends went through: a cut that lands in the
+                 same place of a session whatever the sizes of the records before it
   pass_records   server->client: forward only this many TLS application-data records (the
                  first is CONNACK), then swallow the rest: the broker gets everything, the node
                  hears no PUBACK
@@ -46,6 +49,7 @@ class TcpProxy:
         self.listener.listen(16)
         self.port = self.listener.getsockname()[1]
         self.cut_after = None
+        self.cut_in_record = None
         self.cut_connections = 0
         self.pass_records = None
         self.on_record = None
@@ -71,12 +75,13 @@ class TcpProxy:
             server.settimeout(None)
             with self._lock:
                 self.connections += 1
-                limit = None
-                if self.cut_after is not None and self.cut_connections > 0:
+                limit = in_record = None
+                if self.cut_connections > 0 and (self.cut_after, self.cut_in_record) != (None, None):
                     self.cut_connections -= 1
-                    limit = self.cut_after
+                    limit, in_record = self.cut_after, self.cut_in_record
                 self._socks += [client, server]
                 conn = _Conn(self, client, server, limit, self.pass_records, self.on_record)
+                conn.cut_in_record = in_record
                 self.sessions.append(conn.session)
             threading.Thread(target=conn.pump, args=(client, server, False), daemon=True).start()
             threading.Thread(target=conn.pump, args=(server, client, True), daemon=True).start()
@@ -94,6 +99,7 @@ class _Conn:
         self.proxy = proxy
         self.client, self.server = client, server
         self.left = limit               # bytes still allowed through, both directions
+        self.cut_in_record = None       # (sender, n, k): see TcpProxy
         self.pass_records = pass_records
         self.on_record = on_record
         self.records = 0                # server application-data records seen
@@ -121,20 +127,33 @@ class _Conn:
         """Send data on unless the cut falls in it; False once the connection is cut."""
         if data is None:                # a swallowed record
             return True
+        tap = self.taps[from_server]
         with self.lock:
-            cut = self.left is not None and len(data) >= self.left
+            allowed = self._allowed(tap, data)
+            cut = allowed is not None and len(data) >= allowed
             if cut:
-                data = data[:self.left]
+                data = data[:allowed]
                 self.proxy.cuts += 1
             if self.left is not None:
                 self.left -= len(data)
-            self.taps[from_server].feed(data, self.session.total)
+            tap.feed(data, self.session.total)
             self.session.total += len(data)
             if cut:
                 self.session.cut = self.session.total
         if data:
             dst.sendall(data)
         return not cut
+
+    def _allowed(self, tap, data):
+        """How many bytes of data may go through before the cut, or None: no cut ahead."""
+        allowed = self.left
+        if self.cut_in_record is not None and self.cut_in_record[0] == tap.sender:
+            _, n, k = self.cut_in_record
+            starts = [r.start for r in tap.records] + tap.feed(data, self.session.total, dry=True)
+            if n < len(starts):
+                at = starts[n] + k - self.session.total
+                allowed = at if allowed is None else min(allowed, at)
+        return None if allowed is None else max(0, allowed)
 
     def _records(self, data):
         # Whole TLS records, <type:1><version:2><length:2><body>, one at a time (type 23 is
@@ -161,30 +180,42 @@ class _Tap:
     def __init__(self, sender, session):
         self.sender = sender
         self.session = session
+        self.records = []       # this direction's records, in order
         self.head = b""         # header bytes of the record being read
         self.left = 0           # body bytes of the current record still to come
-        self.record = None
 
-    def feed(self, data, offset):
+    def feed(self, data, offset, dry=False):
+        """Note data, whose first byte is at session offset `offset`; returns the offsets at
+        which records begin in it. dry: only say where, note nothing."""
+        head, left = self.head, self.left
+        record = self.records[-1] if self.records else None
+        starts = []
         i = 0
         while i < len(data):
-            if self.left == 0:
-                take = min(5 - len(self.head), len(data) - i)
-                if not self.head:
-                    start = offset + i
-                    self.record = Record(self.sender, data[i], 0, start, start)
-                self.head += data[i:i + take]
+            if left == 0:
+                if not head:
+                    starts.append(offset + i)
+                    if not dry:
+                        record = Record(self.sender, data[i], 0, offset + i, offset + i)
+                        self.records.append(record)
+                        self.session.records.append(record)
+                take = min(5 - len(head), len(data) - i)
+                head += data[i:i + take]
                 i += take
-                if len(self.head) < 5:
+                if len(head) < 5:
                     break
-                self.record.length = self.left = struct.unpack_from("!H", self.head, 3)[0]
-                self.record.end = offset + i
-                self.head = b""
-                self.session.records.append(self.record)
-            take = min(self.left, len(data) - i)
-            self.left -= take
+                left = struct.unpack_from("!H", head, 3)[0]
+                head = b""
+                if not dry:
+                    record.length = left
+            take = min(left, len(data) - i)
+            left -= take
             i += take
-            self.record.end = offset + i
+            if not dry:
+                record.end = offset + i
+        if not dry:
+            self.head, self.left = head, left
+        return starts
 
 
 def _close(s):
