@@ -19,7 +19,7 @@ FIRMWARE ?=
 MPY ?=
 HOST_TOOLS := $(BIN)/python -m host_tools
 
-.PHONY: setup test demo bench clean help build flash repl dev
+.PHONY: setup test demo bench clean help build flash repl dev smoke
 
 help:
 	@echo "make demo    the node on the unix port publishing to a local Mosquitto over TLS"
@@ -30,6 +30,7 @@ help:
 	@echo "make flash DEVICE=<id> PORT=<port> [FIRMWARE=<.bin>]   build, image, files and bundle to a board"
 	@echo "make repl PORT=<port>   the board's REPL (mpremote)"
 	@echo "make dev PORT=<port>    run firmware/ on the board from this machine, nothing flashed"
+	@echo "make smoke PORT=<port>  self test of a flashed board: TLS to the broker, flash buffer, RTC memory"
 	@echo "$(HOST_TOOLS) --help   certificates, broker config, provisioning, check"
 
 setup: $(STAMP)
@@ -60,6 +61,9 @@ repl: $(STAMP)
 
 dev: $(STAMP)
 	$(HOST_TOOLS) dev --port "$(PORT)"
+
+smoke: $(STAMP)
+	$(HOST_TOOLS) smoke --port "$(PORT)"
 
 clean:
 	rm -rf build .pytest_cache

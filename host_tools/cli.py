@@ -379,6 +379,35 @@ def cmd_dev(ctx, args):
                           args.dry_run)
 
 
+SMOKE = "import node.selftest; node.selftest.run()"
+
+
+def cmd_smoke(ctx, args):
+    """The board's self test (node.selftest) over mpremote; fails unless every check passed."""
+    import re
+    import subprocess
+    from . import serialport, tools
+    # `resume`: no soft reset first (the unix port, as a stand-in board in tests, would exit).
+    argv = tools.command("mpremote") + ["connect", args.port, "resume", "exec", SMOKE]
+    if args.dry_run:
+        _say(tools.show(argv))
+        return 0
+    serialport.check(args.port)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    summary = None
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        summary = re.match(r"smoke: (\d+) of (\d+) checks passed", line) or summary
+    proc.wait()
+    if proc.returncode != 0 or summary is None:
+        raise UserError("the self test did not run to its end: flash the build and the device "
+                        "bundle first (`make flash DEVICE=... PORT=...`)")
+    if summary.group(1) != summary.group(2):
+        raise UserError("self test: %s of %s checks passed: see the FAIL lines above"
+                        % summary.groups())
+    return 0
+
+
 # check / env / demo -----------------------------------------------------------------------
 
 def cmd_check(ctx, args):
@@ -519,6 +548,8 @@ def build_parser():
     p.set_defaults(func=cmd_flash)
 
     for name, func, what in (("repl", cmd_repl, "mpremote's REPL on the board"),
+                             ("smoke", cmd_smoke, "self test of a flashed board: TLS to the broker, "
+                                                  "the buffer on its flash, RTC memory"),
                              ("dev", cmd_dev, "run firmware/ on the board from this machine (mpremote mount)")):
         p = sub.add_parser(name, help=what)
         p.add_argument("--port", required=True)

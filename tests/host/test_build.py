@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from harness.serialboard import SerialMicroPython
 from integration.host_site import Site
 from host_tools import build, unixport
 from host_tools.errors import UserError
@@ -114,47 +115,6 @@ def test_out_folder_that_is_not_a_build_is_left_alone(tmp_path):
     with pytest.raises(UserError, match="not made by `build`"):
         build.build(out=precious)
     assert (precious / "notes.txt").read_text() == "keep"
-
-
-class SerialMicroPython:
-    """A MicroPython behind a serial-like tty: the unix port's REPL (it has the raw REPL mpremote
-    speaks) on one pty, relayed to another whose path mpremote opens, as it would /dev/ttyUSB0."""
-
-    def __init__(self, cwd):
-        import pty
-        import select
-        import threading
-        import tty
-        self._select = select
-        self.board_master, board_slave = pty.openpty()
-        self.host_master, self.host_slave = pty.openpty()
-        tty.setraw(board_slave)
-        tty.setraw(self.host_slave)
-        self.port = os.ttyname(self.host_slave)
-        self.proc = subprocess.Popen([unixport.interpreter()], stdin=board_slave, stdout=board_slave,
-                                     stderr=board_slave, cwd=cwd, close_fds=True)
-        os.close(board_slave)
-        self._stop = False
-        self._thread = threading.Thread(target=self._relay, daemon=True)
-        self._thread.start()
-
-    def _relay(self):
-        ends = {self.board_master: self.host_master, self.host_master: self.board_master}
-        while not self._stop:
-            ready, _, _ = self._select.select(list(ends), [], [], 0.1)
-            for fd in ready:
-                try:
-                    os.write(ends[fd], os.read(fd, 4096))
-                except OSError:
-                    pass
-
-    def close(self):
-        self._stop = True
-        self._thread.join(5)
-        self.proc.kill()
-        self.proc.wait(5)
-        for fd in (self.board_master, self.host_master, self.host_slave):
-            os.close(fd)
 
 
 def test_build_reads_the_mpy_version_from_a_connected_board(tmp_path):
