@@ -227,6 +227,15 @@ class Node:
         st = self.state
         st.cycles += 1
         now = self.board.unix_time()
+        if not clock.plausible(now):
+            # After a power loss the clock starts at the epoch: set it before the readings
+            # get their time (connect() says why if it cannot be set).
+            try:
+                self.board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
+                clock.ensure(self.board, self.opt["ntp_host"], self.opt["ntp_port"])
+                now = self.board.unix_time()
+            except OSError as e:
+                self.log("node: %s" % e)
         new = self.take_readings(now)
         if new and self.opt["durable"]:
             self.store(new)

@@ -218,3 +218,30 @@ def test_short_interval_stays_connected_and_the_will_fires_when_it_vanishes(node
     # Killed without DISCONNECT: the broker publishes the last will within 1.5 x keepalive.
     assert sim.monitor.wait_for(
         lambda ms: any(m.topic.endswith("/status") and b"offline" in m.payload for m in ms), 25)
+
+
+def test_clock_from_1970_is_set_by_ntp_before_tls(node_sim):
+    from ntpserver import SERVER_TIME, NtpServer
+    import time
+    ntp = NtpServer()
+    try:
+        sim = node_sim(node_opts={"ntp_host": "127.0.0.1", "ntp_port": ntp.port})
+        # A board that lost power wakes with its clock at the epoch.
+        (sim.node.sim_dir / "clock").write_text(str(-time.time() + 5))
+        sim.wake()
+        assert sim.wait_seqs([1])
+        t = json.loads(sim.messages("readings")[0].payload)["t"]
+        assert ntp.requests == 1
+        assert abs(t - SERVER_TIME) < 30, t
+    finally:
+        ntp.close()
+
+
+def test_clock_unknown_and_no_ntp_keeps_the_reading_and_says_why(node_sim):
+    import time
+    sim = node_sim(node_opts={"ntp_host": "127.0.0.1", "ntp_port": 9})   # nothing answers
+    (sim.node.sim_dir / "clock").write_text(str(-time.time() + 5))
+    w = sim.wake()
+    assert "clock not set and NTP" in w.output and "node.ntp_host" in w.output, w.output
+    assert "(buffered 0 in flash, 1 in RTC memory)" in w.output
+    assert sim.seqs() == []
