@@ -7,6 +7,7 @@
   build                         firmware/ compiled to .mpy for the board's MicroPython
   flash --port P                MicroPython image (esptool), then the build and a bundle (mpremote)
   repl / dev --port P           mpremote's REPL / run firmware/ from this machine without copying
+  smoke --port P                self test of a flashed board: TLS, its flash buffer, RTC memory
   check                         connect like a device and say what is wrong, case by case
   env                           the MQTT_* settings read from the environment and .env
   demo                          everything on this machine, with the unix port as the board
