@@ -106,15 +106,20 @@ class Node:
             c.subscribe(self.cmd_prefix + "#", qos=1)
         return queued
 
-    def _queue(self, c, records):
+    def _message(self, rec):
+        """(topic, payload, packet id, DUP) of a reading; DUP when it went out before."""
         st = self.state
-        for rec in records:
-            n = reading.number(rec)
-            c.publish(self.topic, self.payload(rec), qos=1, pid=pid_of(n), dup=n <= st.sent_max)
-            if n <= st.sent_max:
-                st.resent += 1
-            elif n > st.sent_max:
-                st.sent_max = n
+        n = reading.number(rec)
+        dup = n <= st.sent_max
+        if dup:
+            st.resent += 1
+        else:
+            st.sent_max = n
+        return self.topic, self.payload(rec), pid_of(n), dup
+
+    def _queue(self, c, records):
+        for topic, msg, pid, dup in map(self._message, records):
+            c.publish(topic, msg, qos=1, pid=pid, dup=dup)
         return len(records)
 
     def _on_message(self, topic, msg):
@@ -134,17 +139,8 @@ class Node:
                 c.publish(self.topic, self.payload(rec))
                 self._acked.add(pid_of(reading.number(rec)))
         else:
-            msgs = []
-            for rec in records[queued:]:
-                n = reading.number(rec)
-                dup = n <= st.sent_max
-                if dup:
-                    st.resent += 1
-                else:
-                    st.sent_max = n
-                msgs.append((self.topic, self.payload(rec), pid_of(n), dup))
             # False when the timeout passed: what was acknowledged by then still counts.
-            c.publish_many(msgs, self.cfg["mqtt"]["timeout"])
+            c.publish_many([self._message(rec) for rec in records[queued:]], self.cfg["mqtt"]["timeout"])
         flags = [self.acked(rec) for rec in records]
         st.delivered += sum(flags)
         return flags
