@@ -1,6 +1,6 @@
 import pytest
 
-from faultreport import fault_report, pytest_terminal_summary  # noqa: F401 (fault suite table)
+from faultreport import fault_report, pytest_terminal_summary, refusal_report  # noqa: F401 (fault suite)
 from nodesim import NodeSim
 
 

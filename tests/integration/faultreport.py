@@ -1,8 +1,10 @@
-"""pytest plugin: the fault suite's table (readings lost, duplicates, time blocked per fault).
+"""pytest plugin: the fault suite's table (readings lost, duplicates, time blocked per fault)
+and the TLS refusal matrix (the node's message per case).
 
-Tests add a row with the `fault_report` fixture; at the end of the run the rows are printed in
-the terminal summary and written to build/fault-report.json (only when a fault test ran), so
-the README can quote the figures of the last run.
+Tests add a row with the `fault_report` fixture, a refusal with `refusal_report`; at the end
+of the run both are printed in the terminal summary and written to build/fault-report.json
+({"faults": [...], "tls_refusals": [...]}, only when such a test ran), so the README can quote
+the figures of the last run.
 """
 
 import json
@@ -13,6 +15,7 @@ COLUMNS = (("fault", "fault"), ("variant", "variant"), ("taken", "readings"), ("
            ("lost_in_broker", "lost in broker"), ("duplicates", "dups"), ("resent", "resent"),
            ("max_blocked_s", "blocked s"), ("bound_s", "bound s"))
 _rows = []
+_refusals = {}
 
 
 @pytest.fixture
@@ -28,11 +31,36 @@ def fault_report():
     return add
 
 
+@pytest.fixture
+def refusal_report():
+    """add(case, message, **facts): the node's refusal in one case of the TLS matrix."""
+
+    def add(case, message, **facts):
+        _refusals[case] = dict(case=case, message=message, **facts)
+
+    return add
+
+
 def pytest_terminal_summary(terminalreporter, config):
-    if not _rows:
+    if not (_rows or _refusals):
         return
-    rows = sorted(_rows, key=lambda r: (r["fault"], r["variant"]))
     tr = terminalreporter
+    rows = sorted(_rows, key=lambda r: (r["fault"], r["variant"]))
+    if rows:
+        _table(tr, rows)
+    refusals = [_refusals[c] for c in sorted(_refusals)]
+    if refusals:
+        tr.section("TLS refusal matrix: the node's message, no CONNECT sent")
+        width = max(len(r["case"]) for r in refusals)
+        for r in refusals:
+            tr.write_line(f"{r['case'].ljust(width)}  {r['message']}")
+    out = config.rootpath / "build" / "fault-report.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"faults": rows, "tls_refusals": refusals}, indent=1) + "\n")
+    tr.write_line(f"written to {out}")
+
+
+def _table(tr, rows):
     tr.section("fault suite: readings lost, duplicates, time blocked")
     cells = [[title for _, title in COLUMNS]]
     cells += [[_cell(r.get(key)) for key, _ in COLUMNS] for r in rows]
@@ -45,10 +73,6 @@ def pytest_terminal_summary(terminalreporter, config):
     notes = [f"{r['fault']} / {r['variant']}: {r['note']}" for r in rows if r.get("note")]
     for note in notes:
         tr.write_line(note)
-    out = config.rootpath / "build" / "fault-report.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1) + "\n")
-    tr.write_line(f"written to {out}")
 
 
 def _cell(v):
