@@ -72,6 +72,19 @@ def tally(report, sim, faulted, bound, fault, variant, note=None, broker_may_los
     return row
 
 
+def pile_up(sim, wakes=2):
+    """A backlog in flash: `wakes` wakes while the broker is down, each of whose readings
+    goes to flash (more than node.rtc_batch); returns how many readings it holds."""
+    sim.broker.stop()
+    for _ in range(wakes):
+        w = sim.wake()
+        assert "delivery failed" in w.output, w.output
+    sim.broker.start()
+    backlog = sim.flash()["buffered"]
+    assert backlog == wakes * sim.node_opts["readings_per_wake"], backlog
+    return backlog
+
+
 class Intruder:
     """A client that logs in with the node's client id and password from elsewhere (over the
     broker's plain listener): the broker hands it the node's session and drops the node."""

@@ -6,7 +6,6 @@ cut the next wake (no cut) must deliver everything; nothing may be lost, duplica
 counted. Every cut session is a first one (the broker holds no session for the node), so it
 carries the SUBSCRIBE too."""
 
-import re
 
 import pytest
 

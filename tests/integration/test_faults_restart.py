@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from faultkit import BrokerBreaker, tally, wake_bound
+from faultkit import BrokerBreaker, pile_up, tally, wake_bound
 
 TIMEOUT = 2
 # A reading every wake, 40 at a time, so a short outage piles up a backlog in flash.
@@ -23,13 +23,7 @@ def test_broker_restarted_twice_in_the_middle_of_a_flush(sig, broker_factory, no
     b = broker_factory(extra=["log_type debug"])
     sim = node_sim(broker=b, proxy=True, node_opts=PILE, mqtt_opts={"timeout": TIMEOUT})
     sim.wake()
-    b.stop()
-    for _ in range(OUTAGE_WAKES):
-        w = sim.wake()
-        assert "delivery failed" in w.output, w.output
-    backlog = sim.flash()["buffered"]
-    assert backlog == OUTAGE_WAKES * PILE["readings_per_wake"]
-    b.start()
+    backlog = pile_up(sim, OUTAGE_WAKES)
 
     restarted = []
 

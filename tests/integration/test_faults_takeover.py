@@ -13,18 +13,10 @@ import re
 
 import pytest
 
-from faultkit import BrokerBreaker, Intruder, tally, wake_bound
+from faultkit import BrokerBreaker, Intruder, pile_up, tally, wake_bound
 
 TIMEOUT = 2
 NODE = {"interval_s": 1, "stay_connected_below_s": 0, "readings_per_wake": 20}
-
-
-def pile_up(sim, wakes=2):
-    sim.broker.stop()
-    for _ in range(wakes):
-        assert "delivery failed" in sim.wake().output
-    sim.broker.start()
-    return sim.flash()["buffered"]
 
 
 def command_fate(sim, intruders):
