@@ -61,7 +61,10 @@ def test_another_client_logs_in_as_the_node(when, clean, broker_factory, node_si
     for i in intruders:
         if not clean:
             i.take()                        # what the broker hands the intruder, acknowledged
+    back = len(sim.node.wakes)
     sim.drain()                             # the node is back (and drops a persistent intruder)
+    if when == "asleep":
+        faulted.append(sim.node.wakes[back])    # the wake that met the takeover's aftermath
     fate = command_fate(sim, intruders)
     kicks = (when == "mid-flush") + (not clean)        # the node, then the intruder
     assert b.log_text().count("already connected, closing old connection") == kicks
