@@ -1,10 +1,12 @@
-"""Fault: the connection cut at every point of a session. A proxy between node and broker
-closes both sides after N bytes (both directions counted), for N spread over a whole clean
-session: the TLS handshake, CONNECT with the first window of readings, CONNACK, PUBACKs, the
-status, SUBSCRIBE/SUBACK, the rest of the readings, PINGREQ/PINGRESP, DISCONNECT. After each
-cut the next wake (no cut) must deliver everything; nothing may be lost, duplicates are
-counted. Every cut session is a first one (the broker holds no session for the node), so it
-carries the SUBSCRIBE too."""
+"""Fault: the connection cut at every point of a session. A clean session is measured first
+(its bytes, both directions, and its TLS records); then a proxy between node and broker closes
+both sides at points spread over all of it: the TLS handshake, CONNECT with the first window
+of readings, CONNACK, PUBACKs, the status, SUBSCRIBE/SUBACK, the rest of the readings,
+PINGREQ/PINGRESP, DISCONNECT. A point is held as "k bytes into the n-th record one side
+sends", so it lands in the same place although a reading's digits change a record's size.
+After each cut the next wake (no cut) must deliver everything; nothing may be lost,
+duplicates are counted. Every cut session is a first one (the broker holds no session for the
+node), so it carries the SUBSCRIBE too."""
 
 
 import pytest
