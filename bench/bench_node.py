@@ -376,7 +376,8 @@ def _flash_figures(f):
     def notes(situation, durable):
         if situation == "online":
             return (f"{OWAKES} wakes, one reading each, acknowledged in its wake; "
-                    + ("each is appended to the ring buffer (one commit), then acknowledged"
+                    + ("each is stored in the ring buffer before it is sent: a segment file "
+                       "made, the head file written at the ack, the emptied segment removed"
                        if durable else "it never touches flash")
                     + f"; not counted: the first wake (formats the flash) and the reading-number "
                     f"reservation ({cold[0]} B, {cold[1]} erases after a power loss and once per "
@@ -387,7 +388,8 @@ def _flash_figures(f):
             return (f"Wi-Fi off until the node took {OFFLINE} readings (6 h at the default "
                     "interval, wakes on the backoff schedule), per reading taken; "
                     + ("each is stored in flash on its own wake" if durable else
-                       f"they wait in RTC memory and go to flash {rtc_batch + 1} at a time")
+                       f"they wait in RTC memory and go to flash {rtc_batch + 1} at a time, "
+                       "each commit copying the segment's written part to a fresh block")
                     + f"; {floor}")
         d = f[(durable, "ring", False)]["back"]
         return (f"the offline stretch above, then the wakes that delivered it (their acks: "
