@@ -94,16 +94,22 @@ class Node:
                        timeout=mq["timeout"], window=mq["window"], max_packet=mq["max_packet"],
                        reconnect_tries=1)
         c.set_callback(self._on_message)
+        c.defer_acks = True                # a command is acknowledged once it has run
         c.set_ack_callback(self._acked.add)
         c.set_last_will(self.t_status, status.OFFLINE, retain=True, qos=1)
         self.client = c
         queued = self._queue(c, first) if mq["qos"] else 0
+        # Whether the broker's session holds the command subscription is known only from a
+        # CONNACK: a connection that breaks before it may have left a new session without it.
+        known = self.state.subscribed
+        self.state.subscribed = 0
         present = c.connect(clean_session=mq["clean_session"])
         if self.state.attempt:
             self.state.reconnects += 1     # the broker is back after failed attempts
         c.publish(self.t_status, status.online(self.board.unix_time()), retain=True)
-        if not present:
+        if not (present and known):
             c.subscribe(self.cmd_prefix + "#", qos=1)
+        self.state.subscribed = 1
         return queued
 
     def _message(self, rec):
@@ -165,8 +171,10 @@ class Node:
                 ring.ack(last)
             if last != chunk[-1][0]:
                 raise OSError("the broker did not acknowledge the buffered readings in time")
-        if rest:
-            self.send(rest, queued)
+        if rest and not all(self.send(rest, queued)):
+            # The broker stopped answering: waiting again for commands would only double the
+            # time awake. What it did not acknowledge is kept (wake -> keep).
+            raise OSError("the broker did not acknowledge the new readings in time")
 
     def drain_commands(self):
         """Take the commands the broker queued while the node slept: they all arrive before
@@ -182,6 +190,7 @@ class Node:
             answer = commands.handle(self, name, msg.decode() if isinstance(msg, bytes) else msg)
             self.log("node: command %s -> %s" % (name, answer))
             c.publish(prefix + "/reply", json.dumps(answer))
+        c.ack_held()
 
     def publish_stats(self, now, force=False):
         st = self.state

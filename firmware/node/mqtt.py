@@ -109,6 +109,10 @@ class MQTTClient:
         self._connack = None
         self._wait_pid = 0          # packet id of the SUBSCRIBE/UNSUBSCRIBE being answered
         self._reply = None
+        # True: a QoS 1 message received is acknowledged by ack_held(), once handled, so one
+        # that a broken connection left unhandled comes again (DUP) at the next connect.
+        self.defer_acks = False
+        self._held = []
 
     # --- umqtt.robust's hooks ---
 
@@ -138,6 +142,12 @@ class MQTTClient:
         self.lw_msg = codec.utf8(msg, "last will message")
         self.lw_qos = qos
         self.lw_retain = retain
+
+    def ack_held(self):
+        """With defer_acks: PUBACK (one write) for the QoS 1 messages received so far."""
+        held, self._held = self._held, []
+        if held:
+            self._send(b"".join(codec.puback_packet(p) for p in held))
 
     def pending(self):
         """Packet ids of the QoS 1 messages not yet acknowledged, in send order."""
@@ -232,6 +242,7 @@ class MQTTClient:
         self.sock = None
         self._nsent = 0
         self._ping_at = None
+        self._held = []             # the broker sends them again on the next connection
 
     # --- publishing ---
 
@@ -586,7 +597,10 @@ class MQTTClient:
                 if self.cb:
                     self.cb(link.topic, link.msg)
                 if head & 0x06:
-                    self._send(codec.puback_packet(link.pid))
+                    if self.defer_acks:
+                        self._held.append(link.pid)
+                    else:
+                        self._send(codec.puback_packet(link.pid))
             elif head == codec.PINGRESP:
                 self._ping_at = None
             elif head == codec.CONNACK:

@@ -10,7 +10,7 @@ import struct
 from node.crc import crc32
 
 MAGIC = b"NS"
-VERSION = 1
+VERSION = 2
 MAX_BYTES = 256
 _HEADER = "<2sBBI"
 _HEADER_LEN = 8
@@ -35,7 +35,8 @@ FIELDS = (
     ("read_at", "I"),      # Unix time the next reading is due (0: at once)
     ("carried", "I"),      # readings found in the ring buffer at the last cold boot
     ("failures", "I"),     # wakes or connections that could not deliver
-)
+    ("subscribed", "B"),   # 1: the session the broker holds has the command subscription (as
+)                          # of the last CONNACK); 0 after a cold boot: subscribe to be sure
 _BODY = "<" + "".join(code for _, code in FIELDS)
 _BODY_LEN = struct.calcsize(_BODY)
 PENDING_ROOM = MAX_BYTES - _HEADER_LEN - _BODY_LEN - 1

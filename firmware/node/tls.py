@@ -138,7 +138,11 @@ def explain(exc, watch, name, pins=None, client_cert=False):
     text = str(exc)
     why = []
     if isinstance(exc, ValueError):
-        if "not correctly signed" in text or "trusted CA" in text:
+        if ("not correctly signed" in text or "trusted CA" in text) and getattr(watch, "self_signed", None):
+            why.append("its certificate is self-signed (it names itself as its issuer), so no CA "
+                       "vouches for it: give the broker a certificate signed by the CA in tls.ca "
+                       "(`host_tools certs broker`), or pin this one (tls.mode \"pin\")")
+        elif "not correctly signed" in text or "trusted CA" in text:
             why.append("its certificate is not signed by the CA in tls.ca (untrusted CA): give the "
                        "device the CA that signed the broker's certificate (`host_tools "
                        "provision` writes it), or check the device reaches the right broker")

@@ -21,6 +21,7 @@
 #
 #   TLSWatch(sock, pins=None)   pins: list of 32-byte SHA-256 digests, or None (only watch)
 #   .verified .refused .fingerprint .tls13 .cert_requested .alert .received .done
+#   .self_signed                the leaf names itself as its issuer (None: not seen)
 #   .buffered()                 bytes read ahead wait here
 import hashlib
 import io
@@ -37,6 +38,8 @@ _CERT_REQUEST = const(13)
 _SERVER_HELLO_MAX = const(512)   # longer ServerHellos are skipped, not parsed
 _EREFUSED = const(-111)          # ECONNREFUSED: our refusal, handed to the TLS library
 _EAGAIN = const(11)
+_ETIMEDOUT = const(110)
+_LEAD = const(512)              # bytes kept of the leaf certificate: its issuer and subject
 READ_AHEAD = const(256)          # bytes asked of the socket at once (see readinto)
 _POLL = const(3)
 _CLOSE = const(4)
@@ -55,6 +58,7 @@ class TLSWatch(io.IOBase):
         self._sock = sock
         self._pins = pins
         self._poller = None
+        self._blocking = True        # the socket waits (up to its timeout) for data
         self.verified = not pins     # no pins: nothing to verify
         self.refused = None          # one of the reasons above, once refused
         self.fingerprint = None      # hex SHA-256 of the leaf certificate, in pin mode
@@ -63,6 +67,7 @@ class TLSWatch(io.IOBase):
         self.alert = None            # description code of the last alert received in clear
         self.received = 0            # bytes received from the server
         self.done = False            # encryption began: nothing more to read in clear
+        self.self_signed = None      # the leaf certificate names itself as its issuer
         self._ahead = None           # bytes read from the socket, not yet handed on
         self._apos = 0
         # record layer
@@ -78,8 +83,9 @@ class TLSWatch(io.IOBase):
         self._mleft = 0
         self._hello = None
         self._chead = bytearray(6)
-        self._cend = 0
+        self._cend = 0               # end of the leaf in the message; -1: past it
         self._hash = None
+        self._lead = None            # the leaf's first _LEAD bytes, while it streams by
 
     # --- stream protocol, used by the TLS library ---
 
@@ -93,7 +99,12 @@ class TLSWatch(io.IOBase):
                 a = self._sock.recv(READ_AHEAD if READ_AHEAD > len(buf) else len(buf))
             except OSError as e:
                 code = e.args[0] if e.args and isinstance(e.args[0], int) else 5
-                return None if code == _EAGAIN else (-code if code > 0 else -5)
+                if code == _EAGAIN:
+                    # The unix port reports a socket timeout as EAGAIN. From a socket that
+                    # waits, it means the timeout passed: "would block" (None) would make
+                    # the TLS library retry its handshake forever.
+                    return -_ETIMEDOUT if self._blocking else None
+                return -code if code > 0 else -5
             if not a:
                 return 0
             a = self._ahead = memoryview(a)
@@ -142,9 +153,11 @@ class TLSWatch(io.IOBase):
         return -1
 
     def setblocking(self, flag):
+        self._blocking = bool(flag)
         self._sock.setblocking(flag)
 
     def settimeout(self, t):
+        self._blocking = t is None or t > 0
         self._sock.settimeout(t)
 
     def close(self):
@@ -241,7 +254,8 @@ class TLSWatch(io.IOBase):
 
     def _cert_bytes(self, data):
         # Certificate body: <list length:3> <first cert length:3> <first cert DER> ...
-        if not self._pins or self.verified:
+        # The leaf is hashed (pin mode) and its start kept (to tell a self-signed one).
+        if self._cend < 0:
             return
         pos = self._mpos
         if pos < 6:
@@ -251,26 +265,67 @@ class TLSWatch(io.IOBase):
             pos += k
             if pos < 6:
                 return
-            if self._hash is None:
-                c = self._chead
-                clen = (c[3] << 16) | (c[4] << 8) | c[5]
-                if clen == 0 or 6 + clen > self._mpos + self._mleft:
+            c = self._chead
+            clen = (c[3] << 16) | (c[4] << 8) | c[5]
+            if clen == 0 or 6 + clen > self._mpos + self._mleft:
+                if self._pins and not self.verified:
                     self.refused = BAD_CERT_MSG
-                    return
-                self._cend = 6 + clen
+                self._cend = -1
+                return
+            self._cend = 6 + clen
+            self._lead = bytearray()
+            if self._pins and not self.verified:
                 self._hash = hashlib.sha256()
-        if self._hash is None or pos >= self._cend:
-            return
         k = min(self._cend - pos, len(data))
-        self._hash.update(data[:k])
+        if self._hash is not None:
+            self._hash.update(data[:k])
+        room = _LEAD - len(self._lead)
+        if room > 0:
+            self._lead.extend(data[:k if k < room else room])
         if pos + k == self._cend:
-            digest = self._hash.digest()
-            self._hash = None
-            self.fingerprint = _hex(digest)
-            if digest in self._pins:
-                self.verified = True
-            else:
-                self.refused = PIN_MISMATCH
+            self.self_signed = _names_itself(self._lead)
+            self._lead = None
+            self._cend = -1
+            if self._hash is not None:
+                digest = self._hash.digest()
+                self._hash = None
+                self.fingerprint = _hex(digest)
+                if digest in self._pins:
+                    self.verified = True
+                else:
+                    self.refused = PIN_MISMATCH
+
+
+def _tlv(der, i):
+    # DER element at i: (offset of its content, offset past its end)
+    n = der[i + 1]
+    if n < 0x80:
+        return i + 2, i + 2 + n
+    k = n & 0x7F
+    if k > 3:
+        raise IndexError("not a certificate")     # garbage: no name is that long
+    v = 0
+    for j in range(i + 2, i + 2 + k):
+        v = (v << 8) | der[j]
+    return i + 2 + k, i + 2 + k + v
+
+
+def _names_itself(der):
+    """True when the certificate's issuer and subject are the same name (from its first
+    bytes: Certificate, TBSCertificate, [0] version, serial, signature, issuer, validity,
+    subject); None when they are not within `der`."""
+    try:
+        i = _tlv(der, _tlv(der, 0)[0])[0]   # into Certificate, into TBSCertificate
+        if der[i] == 0xA0:
+            i = _tlv(der, i)[1]             # version
+        i = _tlv(der, _tlv(der, i)[1])[1]   # serial, signature algorithm
+        issuer = _tlv(der, i)[1]
+        subject = _tlv(der, _tlv(der, issuer)[1])
+        if subject[1] > len(der):
+            return None
+        return der[i:issuer] == der[_tlv(der, issuer)[1]:subject[1]]
+    except IndexError:
+        return None
 
 
 def _hex(b):

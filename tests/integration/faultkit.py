@@ -16,10 +16,9 @@ from nodesim import DEVICE
 WAKE_WORK_S = 2.0
 # A wake waits on the broker in bounded steps, each at most mqtt.timeout: TCP connect, each TLS
 # read, CONNACK, SUBACK, a window of PUBACKs, the command drain. When the broker stops
-# answering, the step under way times out and ends the delivery (node.app: failed()), except
-# that the acks of the wake's own readings returning False lets the wake go on to drain commands
-# (node.app deliver/drain_commands): two steps time out at most.
-STALL_WAITS = 2
+# answering, the step under way times out and ends the delivery (node.app: failed()): one step
+# times out at most.
+STALL_WAITS = 1
 _RESENT = re.compile(r"Received PUBLISH from %s \(d1, q1, r0, m\d+, '[^']*/readings'" % DEVICE)
 _PUBACK = re.compile(r"Sending PUBACK to %s \(m(\d+)," % DEVICE)
 

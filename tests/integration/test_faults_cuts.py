@@ -101,10 +101,6 @@ def test_connection_cut_at_every_point_of_a_session(cut_sim, fault_report):
     assert row["duplicates"] <= len(points) * NODE["readings_per_wake"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "firmware bug: node.app connect() subscribes to commands only when the broker says it has "
-    "no session; a first session cut after CONNECT but before SUBSCRIBE leaves the broker a "
-    "session without the subscription, and no later wake subscribes: commands never arrive"))
 @pytest.mark.parametrize("phase", ["CONNACK", "SUBSCRIBE"])
 def test_commands_still_arrive_after_a_first_session_cut_before_its_subscribe(phase, cut_sim):
     sim, b = cut_sim, cut_sim.broker
@@ -125,10 +121,6 @@ def test_commands_still_arrive_after_a_first_session_cut_before_its_subscribe(ph
         f"cut in {phase}: the node no longer receives commands\n{w.output}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "firmware bug: node.mqtt acknowledges a QoS 1 command (PUBACK) as it arrives, and node.app "
-    "runs it only in drain_commands after the flush: a wake that breaks in between loses the "
-    "command, which the broker counts as delivered"))
 def test_a_command_that_arrived_in_a_wake_that_then_broke_is_still_run(cut_sim):
     sim = cut_sim
     sim.command("ping")                 # queued while the node sleeps

@@ -83,10 +83,6 @@ def test_broker_frozen_in_the_middle_of_a_flush(stalled, fault_report):
           note=f"backlog {backlog} in flash; frozen before its 12th record, thawed after the wake")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "firmware bug: node.tlswatch.TLSWatch.readinto turns the EAGAIN that a socket timeout "
-    "raises on the unix port into 'would block', and MicroPython's mbedtls handshake loop "
-    "retries WANT_READ forever: a broker that accepts TCP and never answers TLS hangs the wake"))
 def test_broker_frozen_before_the_node_connects(stalled, fault_report):
     sim = stalled(readings_per_wake=5, proxy=False)
     b = sim.broker

@@ -28,7 +28,7 @@ def command_fate(sim, intruders):
     log = sim.broker.log_text()
     sent = re.search(r"Sending PUBLISH to node-1 \(d\d, q1, r0, m(\d+), '[^']*/cmd/ping'", log)
     if sent and f"Received PUBACK from node-1 (Mid: {sent.group(1)}," in log[sent.end():]:
-        return "acknowledged by the node in the wake that broke, never run (see xfail in test_faults_cuts)"
+        return "acknowledged by the node in a wake that broke, never run"
     return "dropped with the node's session (a clean login)"
 
 

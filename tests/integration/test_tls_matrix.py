@@ -31,9 +31,6 @@ CAUSES = {
     "TLS 1.3-only broker, pin mode": ("TLS version", "TLS 1.2", "tls_version tlsv1.2"),
     "client certificate required": ("requires a client certificate", "tls.cert"),
 }
-SELF_SIGNED_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "firmware gap: node.tls explains a self-signed broker certificate as 'untrusted CA', the "
-    "same message as a certificate from another CA; the matrix asks for a message of its own"))
 messages = {}       # case -> the node's message, for the test that compares them
 
 
@@ -115,8 +112,7 @@ def refuse(case, tmp_path, test_pki, broker_factory, node_sim, report=None):
     return message
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=SELF_SIGNED_XFAIL) if c == "self-signed" else c
-                                  for c in CAUSES])
+@pytest.mark.parametrize("case", list(CAUSES))
 def test_refused_before_connect_with_a_message_naming_the_cause(case, tmp_path, test_pki, broker_factory,
                                                                  node_sim, refusal_report):
     message = refuse(case, tmp_path, test_pki, broker_factory, node_sim, refusal_report)
@@ -125,9 +121,7 @@ def test_refused_before_connect_with_a_message_naming_the_cause(case, tmp_path, 
 
 
 def test_each_refusal_has_a_message_of_its_own(tmp_path, test_pki, broker_factory, node_sim):
-    # Self-signed is left out while its xfail stands: its message is untrusted CA's. Once it
-    # names its cause (its own test passes), it is distinct from the others too.
-    cases = [c for c in CAUSES if c != "self-signed"]
+    cases = list(CAUSES)
     for case in cases:
         if case not in messages:        # the case's own test did not run (-k)
             folder = tmp_path / re.sub(r"\W+", "-", case)
