@@ -82,8 +82,12 @@ def raw_chunks(payloads, per_chunk, first_pid=1):
     return chunks
 
 
-def _interleave(runs, client, raw):
-    # client and raw floor in turn, alternating which goes first: both see the same machine
+def _interleave(runs, client, raw, warmup=3):
+    # client and raw floor in turn, alternating which goes first: both see the same machine;
+    # the first few of each are not counted (caches, the broker's first connections)
+    for _ in range(warmup):
+        client()
+        raw()
     client_us = []
     raw_us = []
     for i in range(runs):
