@@ -8,42 +8,25 @@ since the last call, so a caller counts one wake at a time.
 import socket
 import threading
 
+from host_tools.relay import LoopbackRelay
 
-class CountingProxy:
+
+class CountingProxy(LoopbackRelay):
     def __init__(self, target_port, target_host="127.0.0.1"):
-        self.target = (target_host, target_port)
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
         self._lock = threading.Lock()
         self._pumps = []            # threads of connections not yet settled
         self._up = self._down = self._conns = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port, target_host, nodelay=True)
 
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            server.settimeout(None)
-            for s in (client, server):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            left = [2]          # pumps still running; the last one closes both sockets
-            pumps = [threading.Thread(target=self._pump, args=(client, server, True, left), daemon=True),
-                     threading.Thread(target=self._pump, args=(server, client, False, left), daemon=True)]
-            with self._lock:
-                self._conns += 1
-                self._pumps += pumps
-            for p in pumps:
-                p.start()
+    def joined(self, client, server):
+        left = [2]          # pumps still running; the last one closes both sockets
+        pumps = [threading.Thread(target=self._pump, args=(client, server, True, left), daemon=True),
+                 threading.Thread(target=self._pump, args=(server, client, False, left), daemon=True)]
+        with self._lock:
+            self._conns += 1
+            self._pumps += pumps
+        for p in pumps:
+            p.start()
 
     def _pump(self, src, dst, up, left):
         while True:
@@ -85,6 +68,3 @@ class CountingProxy:
             got = (self._up, self._down, self._conns)
             self._up = self._down = self._conns = 0
         return got
-
-    def close(self):
-        self.listener.close()

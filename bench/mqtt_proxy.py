@@ -12,38 +12,17 @@ import socket
 import threading
 import time
 
+from host_tools.relay import LoopbackRelay
 
-class DelayProxy:
+
+class DelayProxy(LoopbackRelay):
     def __init__(self, target_host, target_port, delay_s):
-        self.target = (target_host, target_port)
         self.delay = delay_s
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port, target_host, nodelay=True)
 
-    def _accept(self):
-        while not self._stop.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            for s in (client, upstream):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            _Pipe(client, upstream, self.delay)
-            _Pipe(upstream, client, self.delay)
-
-    def close(self):
-        self._stop.set()
-        self.listener.close()
+    def joined(self, client, upstream):
+        _Pipe(client, upstream, self.delay)
+        _Pipe(upstream, client, self.delay)
 
 
 class _Pipe:

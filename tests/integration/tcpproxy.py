@@ -23,6 +23,8 @@ import struct
 import threading
 from dataclasses import dataclass, field
 
+from host_tools.relay import LoopbackRelay
+
 
 @dataclass
 class Record:
@@ -40,14 +42,8 @@ class Session:
     records: list = field(default_factory=list)
 
 
-class TcpProxy:
+class TcpProxy(LoopbackRelay):
     def __init__(self, target_port, target_host="127.0.0.1"):
-        self.target = (target_host, target_port)
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
         self.cut_after = None
         self.cut_in_record = None
         self.cut_connections = 0
@@ -59,36 +55,25 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._socks = []
         self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port, target_host)
 
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            server.settimeout(None)
-            with self._lock:
-                self.connections += 1
-                limit = in_record = None
-                if self.cut_connections > 0 and (self.cut_after, self.cut_in_record) != (None, None):
-                    self.cut_connections -= 1
-                    limit, in_record = self.cut_after, self.cut_in_record
-                self._socks += [client, server]
-                conn = _Conn(self, client, server, limit, self.pass_records, self.on_record)
-                conn.cut_in_record = in_record
-                self.sessions.append(conn.session)
-            threading.Thread(target=conn.pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=conn.pump, args=(server, client, True), daemon=True).start()
+    def joined(self, client, server):
+        with self._lock:
+            self.connections += 1
+            limit = in_record = None
+            if self.cut_connections > 0 and (self.cut_after, self.cut_in_record) != (None, None):
+                self.cut_connections -= 1
+                limit, in_record = self.cut_after, self.cut_in_record
+            self._socks += [client, server]
+            conn = _Conn(self, client, server, limit, self.pass_records, self.on_record)
+            conn.cut_in_record = in_record
+            self.sessions.append(conn.session)
+        threading.Thread(target=conn.pump, args=(client, server, False), daemon=True).start()
+        threading.Thread(target=conn.pump, args=(server, client, True), daemon=True).start()
 
     def close(self):
         self._closed = True
-        self.listener.close()
+        super().close()
         with self._lock:
             for s in self._socks:
                 _close(s)
