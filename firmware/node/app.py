@@ -192,9 +192,9 @@ class Node:
             c.publish(prefix + "/reply", json.dumps(answer))
         c.ack_held()
 
-    def publish_stats(self, now, force=False):
+    def publish_stats(self, now):
         st = self.state
-        if not (force or self.stats_due or now - st.stats_t >= self.opt["stats_every_s"]):
+        if not (self.stats_due or now - st.stats_t >= self.opt["stats_every_s"]):
             return
         buffered = len(self.ring) + len(st.pending)
         doc = status.stats(st, self.cfg, buffered, self.board.free_heap(), now)

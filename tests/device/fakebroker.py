@@ -277,3 +277,12 @@ class FakeClock:
 
     def advance(self, ms):
         self.offset += ms
+
+
+def client(fb, **kw):
+    """An MQTTClient connected through the fake broker fb, with the tests' usual options."""
+    from node.mqtt import MQTTClient
+    opts = dict(user="node-1", password="pw", keepalive=60, timeout=0.5,
+                socket_factory=fb.factory)
+    opts.update(kw)
+    return MQTTClient("node-1", "broker.test", **opts)

@@ -2,18 +2,11 @@
 # umqtt.robust's API and meaning, the in-flight window, keepalive.
 import time
 
-from fakebroker import FakeBroker, FakeClock, publish_bytes, u16
+from fakebroker import FakeBroker, FakeClock, client, publish_bytes, u16
 from mptest import eq, raises
 from node.mqtt import MQTTClient, MQTTException, MQTTRefused
 
 TIMEOUT = 30
-
-
-def client(fb, **kw):
-    opts = dict(user="node-1", password="pw", keepalive=60, timeout=0.5,
-                socket_factory=fb.factory)
-    opts.update(kw)
-    return MQTTClient("node-1", "broker.test", **opts)
 
 
 def test_connect_flags_and_session_present():

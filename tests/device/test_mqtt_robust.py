@@ -3,19 +3,12 @@
 import errno
 import time
 
-from fakebroker import FakeBroker, FakeClock
+from fakebroker import FakeBroker, FakeClock, client
 from mptest import eq, raises
 from node import backoff
-from node.mqtt import GaveUp, MQTTClient, MQTTRefused
+from node.mqtt import GaveUp, MQTTRefused
 
 TIMEOUT = 30
-
-
-def client(fb, **kw):
-    opts = dict(user="node-1", password="pw", keepalive=60, timeout=0.5,
-                socket_factory=fb.factory)
-    opts.update(kw)
-    return MQTTClient("node-1", "broker.test", **opts)
 
 
 def test_backoff_is_exponential_jittered_and_bounded():
