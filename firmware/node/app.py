@@ -155,10 +155,9 @@ class Node:
         """The ring buffer's records, oldest first, then `rest` (RTC memory's and new ones);
         the ring buffer drops what was acknowledged, self.acked(rec) tells for `rest`."""
         ring, w = self.ring, self.cfg["mqtt"]["window"]
-        first = [rec for _, rec in ring.peek(w)] or rest[:w]
-        queued = self.connect(first, keepalive)
-        while len(ring):
-            chunk = ring.peek(w)
+        chunk = ring.peek(w)
+        queued = self.connect([rec for _, rec in chunk] or rest[:w], keepalive)
+        while chunk:
             flags = self.send([rec for _, rec in chunk], queued)
             queued = 0
             self._feed()
@@ -171,6 +170,7 @@ class Node:
                 ring.ack(last)
             if last != chunk[-1][0]:
                 raise OSError("the broker did not acknowledge the buffered readings in time")
+            chunk = ring.peek(w) if len(ring) else []
         if rest and not all(self.send(rest, queued)):
             # The broker stopped answering: waiting again for commands would only double the
             # time awake. What it did not acknowledge is kept (wake -> keep).
