@@ -29,6 +29,5 @@ def run(ctx):
                           f"{len(compiled)} modules compiled by mpy-cross (mpy {made.mpy}, as `make "
                           f"build` makes them); kept as source beside them: "
                           f"{', '.join(f'{m.path} ({m.size} B)' for m in kept)}; every board adapter "
-                          "is counted (esp32, esp8266, espcommon, and the simulator's unix and "
-                          "simflash): a board carries only its own"))
+                          "is counted (esp32, esp8266, espcommon): a board carries only its own"))
     return figures

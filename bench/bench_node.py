@@ -130,7 +130,7 @@ def _memory(s):
 
     def imports(h):
         proc = unixport.run(["-c", script], heapsize=h, timeout=30,
-                            env={"MICROPYPATH": os.pathsep.join([".frozen", str(s.mpy)])})
+                            env={"MICROPYPATH": os.pathsep.join([".frozen", str(s.mpy), str(unixport.SIM)])})
         return proc.returncode == 0
     out["imports_mpy"] = smallest(imports)
 

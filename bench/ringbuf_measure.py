@@ -8,7 +8,7 @@
 #   ringbuf_measure.py prepare <image> <records> an image file holding a buffer of <records>
 #   ringbuf_measure.py use <image> open|none     mount it (and open the buffer, use it): for the
 #                                                smallest heap that runs it
-# Every filesystem is littlefs v2 with MicroPython's defaults on node.board.simflash, 4 KB blocks.
+# Every filesystem is littlefs v2 with MicroPython's defaults on firmware/sim/simflash.py, 4 KB blocks.
 import gc
 import json
 import struct
@@ -16,7 +16,7 @@ import sys
 import time
 import vfs
 
-from node.board.simflash import SimFlash
+from simflash import SimFlash
 from node.crc import crc32
 from node.ringbuf import SEGMENT, RingBuffer
 

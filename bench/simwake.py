@@ -31,7 +31,7 @@ class BenchNode(SimNode):
 
     def _env(self):
         env = super()._env()
-        env["MICROPYPATH"] = os.pathsep.join([".frozen", str(self.code_dir), str(HERE)])
+        env["MICROPYPATH"] = os.pathsep.join([".frozen", str(self.code_dir), str(unixport.SIM), str(HERE)])
         env["BENCH_PROBE_OUT"] = str(self.probe_out)
         if self.queue == "naive":
             env["BENCH_QUEUE"] = "naive"

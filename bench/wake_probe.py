@@ -70,7 +70,7 @@ def _report():
 
 
 # The hooks: import what the firmware will import anyway, then wrap.
-from node.board import unix as board  # noqa: E402
+import simboard as board  # noqa: E402
 import node.app  # noqa: E402
 from node.mqtt import MQTTClient  # noqa: E402
 

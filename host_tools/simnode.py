@@ -1,7 +1,7 @@
 """Run the firmware on the unix board as a board would live: wake after wake.
 
-Each wake is one `micropython firmware/main.py` process. The unix board (firmware/node/board/
-unix.py) keeps its RTC memory, flash chip and clock as files in the simulation folder; deep
+Each wake is one `micropython firmware/main.py` process. The unix board (firmware/sim/
+simboard.py) keeps its RTC memory, flash chip and clock as files in the simulation folder; deep
 sleep ends the process, and the next wake() starts it again, in compressed time (the board's
 clock jumps by the time slept). A power loss kills the process at any moment and wipes the RTC
 memory, as on a board; the flash image keeps whatever the chip held at that instant.

@@ -10,6 +10,7 @@ from .errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
+SIM = FIRMWARE / "sim"         # the unix board simulator: never copied to a board
 
 
 def interpreter() -> str:
@@ -35,8 +36,9 @@ def interpreter() -> str:
 
 
 def micropypath(*extra) -> str:
-    """MICROPYPATH for a run: frozen modules first, then firmware/, then extras."""
-    parts = [".frozen", str(FIRMWARE)] + [str(p) for p in extra]
+    """MICROPYPATH for a run: frozen modules first, then firmware/ and the unix board simulator
+    (firmware/sim/), then extras."""
+    parts = [".frozen", str(FIRMWARE), str(SIM)] + [str(p) for p in extra]
     return os.pathsep.join(parts)
 
 

@@ -1,19 +1,6 @@
 # Sensors: FIELDS names the values and read() returns them as a tuple of numbers, in order.
-# A real deployment replaces these with its own class of the same shape.
-
-
-class SimulatedSensor:
-    """A deterministic stand-in for a temperature/humidity sensor, for the unix board."""
-
-    FIELDS = ("temp_c", "rh")
-
-    def __init__(self, seed=0):
-        self._n = seed
-
-    def read(self):
-        self._n += 1
-        n = self._n
-        return (20 + (n * 7 % 50) / 10, 40 + (n * 13 % 200) / 10)
+# A real deployment replaces these with its own class of the same shape (the unix board's
+# simulated sensor is in firmware/sim/simboard.py).
 
 
 class ChipSensor:

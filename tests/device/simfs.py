@@ -3,7 +3,7 @@
 import os
 import vfs
 
-from node.board.simflash import PowerCut, SimFlash
+from simflash import PowerCut, SimFlash
 from node.crc import crc32
 from node.ringbuf import SEGMENT, RingBuffer
 

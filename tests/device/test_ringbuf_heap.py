@@ -7,7 +7,7 @@ import gc
 import vfs
 
 from mptest import eq
-from node.board.simflash import SimFlash
+from simflash import SimFlash
 from node.ringbuf import SEGMENT, RingBuffer
 
 HEAPSIZE = 100000

@@ -4,7 +4,7 @@ import os
 import vfs
 
 from mptest import eq, raises
-from node.board.simflash import PowerCut, SimFlash
+from simflash import PowerCut, SimFlash
 
 
 def test_ioctl_answers_what_littlefs_asks():

@@ -1,25 +1,45 @@
-"""freeze/manifest.py lists every firmware module a board needs, and only files that exist."""
+"""One list of what a board runs: firmware/manifest.py (the node package), included by the board
+image's manifest and by both board emulators; the unix simulator is never in a board image."""
 
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-UNIX_ONLY = {"board/unix.py", "board/simflash.py"}
 
 
-def frozen_files():
-    calls = []
-    manifest = REPO / "freeze" / "manifest.py"
-    # The manifest is Python run by MicroPython's manifestfile with these functions defined.
-    env = {"include": lambda path: None,
-           "package": lambda name, files=None, base_path=".": calls.append((name, files, base_path))}
-    exec(compile(manifest.read_text(), str(manifest), "exec"), env)
-    ((name, files, base_path),) = calls
-    return (manifest.parent / base_path / name).resolve(), files
+def run_manifest(path: Path, calls: list):
+    """Execute a MicroPython manifest the way tools/manifestfile.py does, recording its calls;
+    includes of the project's own manifests are followed, the port's are recorded."""
+    def include(p, **kw):
+        target = (path.parent / p).resolve() if not p.startswith("$(") else None
+        calls.append(("include", p))
+        if target is not None:
+            run_manifest(target if target.suffix == ".py" else target / "manifest.py", calls)
+
+    env = {"include": include, "metadata": lambda **kw: calls.append(("metadata", kw)),
+           "package": lambda name, files=None, base_path=".", opt=None:
+               calls.append(("package", name, (path.parent / base_path).resolve(), files)),
+           "module": lambda name, base_path=".", opt=None:
+               calls.append(("module", name, (path.parent / base_path).resolve())),
+           "require": lambda name, **kw: calls.append(("require", name))}
+    exec(compile(path.read_text(), str(path), "exec"), env)
+    return calls
 
 
-def test_manifest_lists_every_board_module_and_nothing_missing():
-    root, files = frozen_files()
-    assert root == REPO / "firmware" / "node"
-    on_disk = {str(p.relative_to(root)) for p in root.rglob("*.py")}
-    assert set(files) == on_disk - UNIX_ONLY
-    assert all((root / f).exists() for f in files)
+def test_board_image_freezes_the_whole_node_package_and_no_simulator():
+    calls = run_manifest(REPO / "freeze" / "manifest.py", [])
+    assert ("include", "$(PORT_DIR)/boards/manifest.py") in calls
+    packages = [c for c in calls if c[0] == "package"]
+    assert packages == [("package", "node", REPO / "firmware", None)]
+    assert not [c for c in calls if c[0] == "module"]
+    # Everything under node/ is frozen (files=None), and the simulator is outside node/.
+    node = REPO / "firmware" / "node"
+    assert not list(node.rglob("sim*.py"))
+    assert not [p for p in node.rglob("*.py") if "import simboard" in p.read_text()
+                and p != node / "board" / "__init__.py"]
+
+
+def test_emulators_freeze_the_same_node_manifest():
+    board = run_manifest(REPO / "freeze" / "manifest.py", [])
+    for emu in ("esp8266",):
+        calls = run_manifest(REPO / "emu" / emu / "manifest.py", [])
+        assert [c for c in calls if c[0] == "package"] == [c for c in board if c[0] == "package"]

@@ -15,7 +15,7 @@ DEVICE = "node-1"
 
 FLASH_REPORT = """
 import json, vfs
-from node.board.simflash import SimFlash
+from simflash import SimFlash
 from node.ringbuf import RingBuffer
 chip = SimFlash(blocks=128, path=%r)
 vfs.mount(vfs.VfsLfs2(chip), "/flash")

@@ -29,7 +29,7 @@ def test_built_firmware_publishes_over_tls(tmp_path, broker):
         user="node-1", password=broker.users["node-1"], server_hostname="localhost")
     wrapper = tmp_path / "run_built.py"
     wrapper.write_text(WRAPPER.format(main=result.out / "main.py"))
-    env = dict(os.environ, MICROPYPATH=f".frozen:{result.out}", NODE_DIR=str(bundle))
+    env = dict(os.environ, MICROPYPATH=f".frozen:{result.out}:{unixport.SIM}", NODE_DIR=str(bundle))
     with Monitor(broker.host, broker.tls_port, broker.ca_pem, "monitor", broker.users["monitor"]) as mon:
         proc = subprocess.run([unixport.interpreter(), str(wrapper)], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=60)

@@ -8,5 +8,6 @@ def load():
     elif sys.platform == "esp8266":
         from node.board import esp8266 as board
     else:
-        from node.board import unix as board
+        # The unix board simulator (firmware/sim/): tests, the demo and the emulators only.
+        import simboard as board
     return board

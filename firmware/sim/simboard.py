@@ -1,9 +1,10 @@
-# The simulator board: the node on the unix port of MicroPython, with the board's parts
+# The simulator board: the node on the unix port of MicroPython (never part of a board's
+# firmware: it stands in for machine, network and the flash chip), with the board's parts
 # kept as files in the simulation folder ($NODE_SIM, default <bundle>/sim), so that a runner
 # (host_tools.simnode) can play deep sleep, resets and power loss by restarting the process:
 #   rtc.bin     RTC user memory: kept across deep sleep and reset; the runner deletes it to
 #               play a power loss
-#   flash.img   the flash chip (node.board.simflash), littlefs v2 mounted at /flash
+#   flash.img   the flash chip (simflash), littlefs v2 mounted at /flash
 #   clock       offset of the board's clock from the host's, in seconds: deep sleep and idle
 #               advance it, so many wake cycles run in compressed time
 #   wifi-off    while this file exists, Wi-Fi cannot connect
@@ -69,7 +70,7 @@ def flash():
     global _mounted
     if _mounted is None:
         import vfs
-        from node.board.simflash import SimFlash
+        from simflash import SimFlash
         chip = SimFlash(blocks=FLASH_BLOCKS, path=_path("flash.img"))
         try:
             vfs.mount(vfs.VfsLfs2(chip), MOUNT)
@@ -160,6 +161,19 @@ def free_heap():
     return gc.mem_free()
 
 
+class SimulatedSensor:
+    """A deterministic stand-in for a temperature/humidity sensor."""
+
+    FIELDS = ("temp_c", "rh")
+
+    def __init__(self, seed=0):
+        self._n = seed
+
+    def read(self):
+        self._n += 1
+        n = self._n
+        return (20 + (n * 7 % 50) / 10, 40 + (n * 13 % 200) / 10)
+
+
 def default_sensor():
-    from node.sensors import SimulatedSensor
     return SimulatedSensor(seed=unix_time() // 60)

@@ -1,0 +1,2 @@
+include("$(PORT_DIR)/variants/manifest.py")
+require("umqtt.robust")
