@@ -25,9 +25,10 @@ static inline void *emu_axtls_checked(void *p, const char *what, size_t n) {
         gc_info_t info;
         gc_info(&info);
         fprintf(stderr, "EMU: axTLS %s(%u) failed: the GC heap has no room (total %u, used %u, "
-            "free %u, largest free block %u bytes); on an ESP8266 this is a crash\n", what,
+            "free %u, largest free block %u bytes%s); on an ESP8266 this is a crash\n", what,
             (unsigned)n, (unsigned)info.total, (unsigned)info.used, (unsigned)info.free,
-            (unsigned)info.max_block * MICROPY_BYTES_PER_GC_BLOCK);
+            (unsigned)info.max_free * MICROPY_BYTES_PER_GC_BLOCK,
+            gc_is_locked() ? ", the GC is locked" : "");
         fflush(stderr);
         _exit(EMU_AXTLS_OOM_EXIT);
     }

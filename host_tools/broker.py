@@ -136,9 +136,14 @@ class BrokerConfig:
         if self.plain_port:
             lines += ["", f"listener {self.plain_port} 127.0.0.1", "protocol mqtt"]
         listen = f"listener {self.tls_port}" + (f" {self.bind_address}" if self.bind_address else "")
+        lines += ["", listen, "protocol mqtt"]
+        if self.require_certificate:
+            # Only to check client certificates: given a cafile, OpenSSL also sends the CA with
+            # the broker's own certificate, which a device never needs (it holds the CA, or
+            # pins the leaf) and an ESP8266 would parse in RAM it does not have.
+            lines.append(f"cafile {self.cafile}")
         lines += [
-            "", listen, "protocol mqtt",
-            f"cafile {self.cafile}", f"certfile {self.certfile}", f"keyfile {self.keyfile}",
+            f"certfile {self.certfile}", f"keyfile {self.keyfile}",
             f"tls_version {self.tls_version}",
             f"require_certificate {'true' if self.require_certificate else 'false'}",
         ]

@@ -5,6 +5,9 @@
 include("$(PORT_DIR)/variants/manifest.py")
 include("../../firmware/manifest.py")
 module("simboard.py", base_path="../../firmware/sim")
+module("simchip.py", base_path="../../firmware/sim")
 module("simflash.py", base_path="../../firmware/sim")
 # umqtt.robust as the ESP32 images freeze it: the reference for `make bench`.
+require("umqtt.simple")
 require("umqtt.robust")
+module("wake_probe.py", base_path="../../bench/device")

@@ -1,65 +1,82 @@
-# The node: wake, measure, deliver, sleep.
+# The node's wake: measure, deliver, sleep.
 #
 # One wake (deep-sleep mode, interval >= node.stay_connected_below_s):
 #   read the sensor when a reading is due -> bring up Wi-Fi (bounded) -> make sure the clock is
 #   plausible (NTP) -> TLS and CONNECT with the persistent session, the first window of
 #   readings in the same flight -> the rest of the backlog, oldest first, with the in-flight
 #   window -> commands queued while asleep -> stats when due -> status "sleeping" ->
-#   DISCONNECT -> readings still unacknowledged wait in RTC memory (node.rtc_batch) or go to
-#   the flash ring buffer in one batch -> state to RTC memory -> deep sleep until the next
-#   reading, or sooner on the backoff schedule (1 s to 120 s, jittered) while delivery fails.
+#   DISCONNECT -> readings still unacknowledged wait in RTC memory or flash (node.ledger) ->
+#   state to RTC memory -> deep sleep until the next reading, or sooner on the backoff
+#   schedule (1 s to 120 s, jittered) while delivery fails.
 # Shorter intervals stay connected and idle between readings (board.idle), pinging only when
 # nothing went out within the keepalive.
 #
-# Flash is spent only where it buys something: a reading the broker acknowledges in its own
-# wake never touches flash, unless node.durable asks for every reading to be stored first.
-# Reading number n gives the MQTT packet id (n % 65535 + 1), so a reading sent before a deep
-# sleep and not acknowledged goes again after it with the same id and DUP set, and nothing
-# but n needs to be remembered.
-import json
+# RAM is what an ESP8266 lacks, so a wake imports only what it uses: the configuration check
+# is unloaded once done, and commands, stats, NTP, the ring buffer and the backoff schedule
+# are imported only by a wake that needs them.
+import gc
 import sys
 import time
+from micropython import const
 
 from node import board as boards
-from node import clock, commands, config, numbering, reading, status
-from node.backoff import delay_ms
-from node.mqtt import MQTTClient, MQTTException
-from node.ringbuf import RingBuffer
-from node.state import PENDING_ROOM, State
-from node.tls import make_context
+from node import reading
+from node.ledger import Ledger, pid_of
+from node.mqtt.client import MQTTClient, MQTTException
+from node.state import State
 
-RING = "/ring"
+_PLAUSIBLE = const(1735689600)  # 2025-01-01: a clock before it was never set (node.clock)
+_SETUP_GC = const(2048)         # bytes allocated between collections until the handshake
 
 
-def pid_of(n):
-    return n % 65535 + 1
+def _unload(name):
+    # A module used once per wake gives back its RAM (its code too, when loaded as .mpy).
+    sys.modules.pop("node." + name, None)
+    import node
+    try:
+        delattr(node, name)
+    except AttributeError:
+        pass
+
+
+def _delay_ms(attempt):
+    from node.backoff import delay_ms
+    return delay_ms(attempt)
 
 
 class Node:
     def __init__(self, board, cfg, log=print):
         self.board = board
         self.cfg = cfg
-        self.opt = cfg["node"]
+        opt = self.opt = cfg["node"]
         self.log = log
         self.t0 = time.ticks_ms()
-        self.wdt = board.watchdog(self.opt["watchdog_s"] * 1000) if self.opt["watchdog_s"] else None
-        st = self.state = State.decode(board.rtc_load())
+        self.wdt = board.watchdog(opt["watchdog_s"] * 1000) if opt["watchdog_s"] else None
+        self.state = State.decode(board.rtc_load())
         self.data_dir = board.data_dir()
-        self.ring = RingBuffer(self.data_dir + RING, self.opt["buffer_bytes"], self.opt["buffer_policy"])
-        if st.reset_reason:
-            # Cold boot (power loss, first start, or RTC garbage): counters start again.
-            log("node: cold boot (%s), %d readings in flash" % (st.reset_reason, len(self.ring)))
-            st.carried = len(self.ring)
-        self.settings = commands.load_settings(self.data_dir)
-        self.interval = self.settings.get("interval_s", self.opt["interval_s"])
+        self.ledger = Ledger(self.state, self.data_dir, opt, log)
+        # What commands changed (cmd/interval), kept in flash across power loss.
+        self.settings_path = self.data_dir + "/settings.json"
+        self.settings = {}
+        self.interval = opt["interval_s"]
+        try:
+            import json
+            with open(self.settings_path) as f:
+                got = json.load(f)
+            if isinstance(got, dict):
+                self.settings = got
+                self.interval = got.get("interval_s", self.interval)
+        except (OSError, ValueError):
+            pass
         self.sensor = board.default_sensor()
         prefix = cfg["mqtt"]["topic_prefix"]
         self.topic = prefix + "/readings"
         self.t_status = prefix + "/status"
         self.cmd_prefix = prefix + "/cmd/"
+        self.tls = None
         self.client = None
         self.stats_due = False
-        self._acked = set()
+        self._queued = 0
         self._commands = []
 
     # --- readings ---
@@ -70,7 +87,7 @@ class Node:
         if st.read_at and now < st.read_at:
             return new
         for _ in range(self.opt["readings_per_wake"]):
-            n = numbering.next_number(st, self.data_dir)
+            n = self.ledger.number()
             new.append(reading.pack(n, now, self.sensor.read()))
             st.taken += 1
             self.log("node: reading n=%d" % n)
@@ -79,99 +96,102 @@ class Node:
         st.read_at = due if due > now else now + self.interval
         return new
 
-    def payload(self, record):
-        return reading.payload(record, self.cfg["device_id"], self.sensor.FIELDS)
+    def _message(self, rec):
+        """(topic, payload, packet id, DUP) of a reading."""
+        pid, dup = self.ledger.message(rec)
+        return self.topic, reading.payload(rec, self.cfg["device_id"], self.sensor.FIELDS), pid, dup
 
     # --- the connection ---
 
+    def ensure_clock(self):
+        # Certificate dates are checked and readings carry the time: a board that lost power
+        # wakes in 1970 (or 2000), and NTP sets it.
+        board = self.board
+        if board.unix_time() < _PLAUSIBLE:
+            from node import clock
+            try:
+                clock.ensure(board, self.opt["ntp_host"], self.opt["ntp_port"])
+            finally:
+                _unload("clock")
+                _unload("sntp")
+
     def connect(self, first, keepalive):
-        """TLS + CONNECT, with the first window of readings queued into the same flight."""
+        """TLS + CONNECT, with first() (the first window of readings, taken once the TLS
+        handshake is done) in the same flight."""
         mq = self.cfg["mqtt"]
-        self.board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
-        clock.ensure(self.board, self.opt["ntp_host"], self.opt["ntp_port"])
+        board = self.board
+        board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
+        self.ensure_clock()
+        if self.tls is None:
+            from node.tls import make_context
+            self.tls = make_context(self.cfg["tls"], board.bundle_dir())
         c = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"], mq["password"],
-                       keepalive, ssl=make_context(self.cfg["tls"], self.board.bundle_dir()),
-                       timeout=mq["timeout"], window=mq["window"], max_packet=mq["max_packet"],
-                       reconnect_tries=1)
+                       keepalive, ssl=self.tls, timeout=mq["timeout"], window=mq["window"],
+                       max_packet=mq["max_packet"], early=mq["early"], keep=False)
         c.set_callback(self._on_message)
         c.defer_acks = True                # a command is acknowledged once it has run
-        c.set_ack_callback(self._acked.add)
-        c.set_last_will(self.t_status, status.OFFLINE, retain=True, qos=1)
+        c.on_ack = self.ledger.acked.add
+        c.set_last_will(self.t_status, '{"state": "offline"}', retain=True, qos=1)
         self.client = c
-        queued = self._queue(c, first) if mq["qos"] else 0
+        self._queued = 0
+
+        def flight():
+            records = first()
+            self._queued = len(records)
+            return (self._message(rec) for rec in records)     # one message at a time
         # Whether the broker's session holds the command subscription is known only from a
         # CONNACK: a connection that breaks before it may have left a new session without it.
-        known = self.state.subscribed
-        self.state.subscribed = 0
-        present = c.connect(clean_session=mq["clean_session"])
-        if self.state.attempt:
-            self.state.reconnects += 1     # the broker is back after failed attempts
-        c.publish(self.t_status, status.online(self.board.unix_time()), retain=True)
+        st = self.state
+        known = st.subscribed
+        st.subscribed = 0
+        gc.collect()                       # the handshake needs large blocks: free the garbage
+        gc.threshold(-1)
+        present = c.connect(mq["clean_session"], flight if mq["qos"] else None)
+        if not mq["qos"]:
+            first()                        # QoS 0: nothing goes before CONNACK
+        if st.attempt:
+            st.reconnects += 1             # the broker is back after failed attempts
+        c.publish(self.t_status, '{"state": "online", "t": %d}' % board.unix_time(), retain=True)
         if not (present and known):
             c.subscribe(self.cmd_prefix + "#", qos=1)
-        self.state.subscribed = 1
-        return queued
-
-    def _message(self, rec):
-        """(topic, payload, packet id, DUP) of a reading; DUP when it went out before."""
-        st = self.state
-        n = reading.number(rec)
-        dup = n <= st.sent_max
-        if dup:
-            st.resent += 1
-        else:
-            st.sent_max = n
-        return self.topic, self.payload(rec), pid_of(n), dup
-
-    def _queue(self, c, records):
-        for topic, msg, pid, dup in map(self._message, records):
-            c.publish(topic, msg, qos=1, pid=pid, dup=dup)
-        return len(records)
+        st.subscribed = 1
 
     def _on_message(self, topic, msg):
         topic = topic.decode() if isinstance(topic, bytes) else topic
         if topic.startswith(self.cmd_prefix) and len(self._commands) < 16:
             self._commands.append((topic[len(self.cmd_prefix):], msg))
 
-    def acked(self, rec):
-        return pid_of(reading.number(rec)) in self._acked
-
-    def send(self, records, queued=0):
-        """Publish records (oldest first), the first `queued` of them already queued at
-        connect; returns a list of acknowledged flags, one per record."""
-        c, st = self.client, self.state
-        if not self.cfg["mqtt"]["qos"]:
+    def send(self, records):
+        """Publish records (oldest first; the first of them may have been queued at connect);
+        returns a list of acknowledged flags, one per record."""
+        c, ledger = self.client, self.ledger
+        queued, self._queued = self._queued, 0
+        mq = self.cfg["mqtt"]
+        if not mq["qos"]:
             for rec in records[queued:]:
-                c.publish(self.topic, self.payload(rec))
-                self._acked.add(pid_of(reading.number(rec)))
+                c.publish(self.topic, reading.payload(rec, self.cfg["device_id"], self.sensor.FIELDS))
+                ledger.acked.add(pid_of(reading.number(rec)))
         else:
             # False when the timeout passed: what was acknowledged by then still counts.
-            c.publish_many([self._message(rec) for rec in records[queued:]], self.cfg["mqtt"]["timeout"])
-        flags = [self.acked(rec) for rec in records]
-        st.delivered += sum(flags)
+            c.publish_many((self._message(records[i]) for i in range(queued, len(records))),
+                           mq["timeout"])
+        flags = [ledger.is_acked(rec) for rec in records]
+        self.state.delivered += sum(flags)
+        self._feed()
         return flags
 
     def deliver(self, rest, keepalive):
-        """The ring buffer's records, oldest first, then `rest` (RTC memory's and new ones);
-        the ring buffer drops what was acknowledged, self.acked(rec) tells for `rest`."""
-        ring, w = self.ring, self.cfg["mqtt"]["window"]
-        chunk = ring.peek(w)
-        queued = self.connect([rec for _, rec in chunk] or rest[:w], keepalive)
-        while chunk:
-            flags = self.send([rec for _, rec in chunk], queued)
-            queued = 0
-            self._feed()
-            last = 0
-            for (seq, _), ok in zip(chunk, flags):
-                if not ok:
-                    break
-                last = seq
-            if last:
-                ring.ack(last)
-            if last != chunk[-1][0]:
-                raise OSError("the broker did not acknowledge the buffered readings in time")
-            chunk = ring.peek(w) if len(ring) else []
-        if rest and not all(self.send(rest, queued)):
+        """What flash holds, oldest first, then `rest` (RTC memory's and new readings); what
+        the broker acknowledged leaves the ledger's custody."""
+        w = self.cfg["mqtt"]["window"]
+        chunk = []
+
+        def first():
+            chunk.extend(self.ledger.first(w))
+            return [rec for _, rec in chunk] or rest[:w]
+        self.connect(first, keepalive)
+        self.ledger.flush(self.send, w, chunk)
+        if rest and not all(self.send(rest)):
             # The broker stopped answering: waiting again for commands would only double the
             # time awake. What it did not acknowledge is kept (wake -> keep).
             raise OSError("the broker did not acknowledge the new readings in time")
@@ -184,43 +204,26 @@ class Node:
         for _ in range(32):
             if c.wait_msg(self.cfg["mqtt"]["timeout"]) is None:
                 break
-        prefix = self.cfg["mqtt"]["topic_prefix"]
-        while self._commands:
-            name, msg = self._commands.pop(0)
-            answer = commands.handle(self, name, msg.decode() if isinstance(msg, bytes) else msg)
-            self.log("node: command %s -> %s" % (name, answer))
-            c.publish(prefix + "/reply", json.dumps(answer))
+        if self._commands:
+            from node import commands
+            reply = self.cfg["mqtt"]["topic_prefix"] + "/reply"
+            while self._commands:
+                name, msg = self._commands.pop(0)
+                answer = commands.handle(self, name, msg)
+                self.log("node: command %s -> %s" % (name, answer))
+                c.publish(reply, answer)
         c.ack_held()
 
     def publish_stats(self, now):
         st = self.state
         if not (self.stats_due or now - st.stats_t >= self.opt["stats_every_s"]):
             return
-        buffered = len(self.ring) + len(st.pending)
-        doc = status.stats(st, self.cfg, buffered, self.board.free_heap(), now)
+        from node import stats
+        doc = stats.document(st, self.cfg, self.ledger.waiting(), self.board.free_heap(), now)
+        _unload("stats")
         self.client.publish(self.cfg["mqtt"]["topic_prefix"] + "/stats", doc)
         st.stats_t = now
         self.stats_due = False
-
-    def keep(self, unacked):
-        """Readings not delivered: into RTC memory while a batch is filling, else to flash."""
-        if not unacked:
-            return
-        st = self.state
-        count = len(st.pending) + len(unacked)
-        size = st.pending_bytes() + sum(len(r) + 1 for r in unacked)
-        if not self.opt["durable"] and count <= self.opt["rtc_batch"] and size <= PENDING_ROOM:
-            st.pending.extend(unacked)
-            return
-        self.store(st.pending + unacked)
-        st.pending = []
-
-    def store(self, records):
-        """Into the flash ring buffer, in one commit."""
-        before = self.ring.dropped
-        self.ring.extend(records)
-        self.state.dropped += self.ring.dropped - before
-        self.log("node: stored n=%s in flash" % ",".join(str(reading.number(r)) for r in records))
 
     def _feed(self):
         if self.wdt:
@@ -231,24 +234,23 @@ class Node:
     def wake(self):
         st = self.state
         st.cycles += 1
-        now = self.board.unix_time()
-        if not clock.plausible(now):
+        ledger = self.ledger
+        if self.board.unix_time() < _PLAUSIBLE:
             # After a power loss the clock starts at the epoch: set it before the readings
             # get their time (connect() says why if it cannot be set).
             try:
                 self.board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
-                clock.ensure(self.board, self.opt["ntp_host"], self.opt["ntp_port"])
-                now = self.board.unix_time()
+                self.ensure_clock()
             except OSError as e:
                 self.log("node: %s" % e)
-        new = self.take_readings(now)
+        new = self.take_readings(self.board.unix_time())
         if new and self.opt["durable"]:
-            self.store(new)
+            ledger.store(new)
             new = []
         stay = self.interval < self.opt["stay_connected_below_s"]
         rest = st.pending + new
         st.pending = []
-        if rest or len(self.ring) or self.stats_due:
+        if rest or st.flash or self.stats_due:
             try:
                 self.deliver(rest, self.keepalive(stay))
                 self.drain_commands()
@@ -256,14 +258,14 @@ class Node:
                 st.attempt = 0
                 if stay:
                     return self.stay_connected()
-                self.client.publish(self.t_status, status.sleeping(
-                    self.board.unix_time(), self.next_wake()), retain=True)
+                self.client.publish(self.t_status, '{"state": "sleeping", "t": %d, "next_wake": %d}'
+                                    % (self.board.unix_time(), self.next_wake()), retain=True)
                 self.client.disconnect()
             except (OSError, MQTTException, ValueError) as e:
                 self.failed(e)
             finally:
                 self.client = None
-        self.keep([rec for rec in rest if not self.acked(rec)])
+        ledger.keep([rec for rec in rest if not ledger.is_acked(rec)])
         self.sleep()
 
     def failed(self, e):
@@ -288,7 +290,7 @@ class Node:
             self.save()
             left = (st.read_at - board.unix_time()) * 1000
             while left > 0:
-                c.check_msg(1)              # commands, PINGRESP; PINGREQ when due
+                c.check_msg()               # commands, PINGRESP; PINGREQ when due
                 self._feed()
                 if self._commands:
                     self.drain_commands()
@@ -297,7 +299,7 @@ class Node:
             new = self.take_readings(board.unix_time())
             flags = self.send(new)
             if not all(flags):
-                self.keep([r for r, ok in zip(new, flags) if not ok])
+                self.ledger.keep([r for r, ok in zip(new, flags) if not ok])
                 raise OSError("the broker did not acknowledge a reading in time")
             self.publish_stats(board.unix_time())
 
@@ -305,8 +307,8 @@ class Node:
         st = self.state
         now = self.board.unix_time()
         wait = max(1, st.read_at - now)
-        if st.attempt and (st.pending or len(self.ring)):
-            wait = min(wait, max(1, delay_ms(st.attempt) // 1000))
+        if st.attempt and (st.pending or st.flash):
+            wait = min(wait, max(1, _delay_ms(st.attempt) // 1000))
         return now + wait
 
     def save(self):
@@ -322,19 +324,25 @@ class Node:
         st.up_s += sleep_s + awake // 1000
         self.save()
         self.log("node: sleeping %d s (buffered %d in flash, %d in RTC memory)"
-                 % (sleep_s, len(self.ring), len(st.pending)))
+                 % (sleep_s, self.ledger.in_flash(), len(st.pending)))
         self.board.deepsleep(max(1, sleep_s) * 1000)
 
 
 def main():
+    # Collect often until the TLS handshake: long-lived objects then pack at the bottom of the
+    # heap, and the handshake finds the large blocks it needs (connect() turns this off).
+    gc.threshold(_SETUP_GC)
     board = boards.load()
     try:
+        from node import config
         cfg = config.load(board.bundle_dir())
     except ValueError as e:
         # Nothing can work until the device is provisioned again: sleep long, not in a loop.
         print("node: %s" % e)
         board.deepsleep(3600 * 1000)
         return
+    finally:
+        _unload("config")
     node = None
     try:
         node = Node(board, cfg)
@@ -345,4 +353,4 @@ def main():
         st.attempt = min(st.attempt + 1, 255)
         st.failures += 1
         board.rtc_save(st.encode())
-        board.deepsleep(delay_ms(st.attempt))
+        board.deepsleep(_delay_ms(st.attempt))

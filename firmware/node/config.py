@@ -16,9 +16,10 @@ DEFAULTS = {
         "qos": 1,
         "clean_session": False,
         "topic_prefix": None,
-        "window": 8,            # QoS 1 publishes in flight at once (ESP32 can take 32)
+        "window": 8,            # QoS 1 publishes in flight at once (an ESP8266's default: 4)
         "timeout": 10,          # seconds any wait on the broker may take
-        "max_packet": 4096,     # incoming packets above this are refused unread
+        "max_packet": 4096,     # incoming PUBLISHes above this are read past, never stored
+        "early": 32,            # publishes sent with CONNECT, before CONNACK (brokers cap it)
     },
     "tls": {
         "mode": "ca",
@@ -98,6 +99,8 @@ def validate(raw):
             _fail(key, "is not a known section (a typo?)")
     _check_types(cfg)
     mqtt = cfg["mqtt"]
+    if cfg["board"] == "esp8266" and "window" not in raw.get("mqtt", {}):
+        mqtt["window"] = 4      # its packets in flight take RAM an ESP8266 does not have
     if not 0 < mqtt["port"] < 65536:
         _fail("mqtt.port", "must be 1-65535, not %r" % mqtt["port"])
     if mqtt["qos"] not in (0, 1):
@@ -129,7 +132,8 @@ def _check_node(cfg):
                      ("rtc_batch", 0), ("watchdog_s", 0)):
         if node[key] < low:
             _fail("node." + key, "must be at least %d, not %r" % (low, node[key]))
-    for key, low, high in (("window", 1, 1000), ("timeout", 1, 600), ("max_packet", 64, 1 << 20)):
+    for key, low, high in (("window", 1, 64), ("timeout", 1, 600), ("max_packet", 64, 1 << 20),
+                           ("early", 0, 40)):
         if not low <= mqtt[key] <= high:
             _fail("mqtt." + key, "must be %d-%d, not %r" % (low, high, mqtt[key]))
     if node["buffer_policy"] not in ("drop_oldest", "drop_newest"):

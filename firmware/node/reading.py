@@ -1,6 +1,6 @@
 # A reading in its compact binary form: what waits in RTC memory and in the ring buffer.
 #   <n:u32> <t:u32> <value:i32 x count>     values are scaled by 100 (two decimals)
-# n is the node's reading number: it never repeats, also across power loss (node.numbering);
+# n is the node's reading number: it never repeats, also across power loss (node.ledger);
 # t is Unix time.
 # The JSON payload is made only when the reading is published.
 import json

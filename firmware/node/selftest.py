@@ -27,13 +27,12 @@ def _check(name, fn, results):
 
 
 def _tls(board, cfg):
-    from node.mqtt import MQTTClient
+    from node.mqtt.client import MQTTClient
     from node.tls import make_context
     mq = cfg["mqtt"]
     board.wifi_up(cfg["wifi"], cfg["node"]["wifi_timeout_ms"])
     c = MQTTClient(mq["client_id"] + "-smoke", mq["host"], mq["port"], mq["user"], mq["password"],
-                   30, ssl=make_context(cfg["tls"], board.bundle_dir()), timeout=mq["timeout"],
-                   reconnect_tries=1)
+                   30, ssl=make_context(cfg["tls"], board.bundle_dir()), timeout=mq["timeout"])
     c.connect(clean_session=True)
     pid = c.publish(mq["topic_prefix"] + "/smoke", "smoke test", qos=1)
     c.disconnect()

@@ -9,7 +9,8 @@ NTP_TO_UNIX = 2208988800  # seconds from 1900-01-01 to 1970-01-01
 
 
 def query(host, port=123, timeout_s=2):
-    """Unix time (float) from the NTP server at host:port; OSError when there is no good answer."""
+    """Unix time (whole seconds, rounded) from the NTP server at host:port; OSError when there
+    is no good answer. No float: an ESP8266's has 24 bits, too few for a Unix time."""
     addr = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0][-1]
     nonce = os.urandom(8)
     request = bytearray(48)
@@ -31,4 +32,4 @@ def query(host, port=123, timeout_s=2):
     if reply[24:32] != nonce:
         raise OSError("NTP reply does not answer our request")
     secs, frac = struct.unpack_from("!II", reply, 40)
-    return secs - NTP_TO_UNIX + frac / 4294967296
+    return secs - NTP_TO_UNIX + (frac >> 31)

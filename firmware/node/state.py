@@ -10,7 +10,7 @@ import struct
 from node.crc import crc32
 
 MAGIC = b"NS"
-VERSION = 2
+VERSION = 3
 MAX_BYTES = 256
 _HEADER = "<2sBBI"
 _HEADER_LEN = 8
@@ -18,7 +18,7 @@ _HEADER_LEN = 8
 # Field names and struct codes, in order. Counters are since the last cold boot.
 FIELDS = (
     ("cycles", "I"),       # wake cycles run
-    ("next_n", "I"),       # number of the next reading (node.numbering)
+    ("next_n", "I"),       # number of the next reading (node.ledger)
     ("n_limit", "I"),      # numbers below this are reserved in flash
     ("sent_max", "I"),     # every reading numbered <= this went out at least once (resend: DUP)
     ("acked_max", "I"),    # the last reading number the broker acknowledged
@@ -36,7 +36,9 @@ FIELDS = (
     ("carried", "I"),      # readings found in the ring buffer at the last cold boot
     ("failures", "I"),     # wakes or connections that could not deliver
     ("subscribed", "B"),   # 1: the session the broker holds has the command subscription (as
-)                          # of the last CONNACK); 0 after a cold boot: subscribe to be sure
+                           # of the last CONNACK); 0 after a cold boot: subscribe to be sure
+    ("flash", "B"),        # 1: the flash ring buffer may hold readings (set before any write to
+)                          # it, cleared when it was found empty): 0 spares opening it
 _BODY = "<" + "".join(code for _, code in FIELDS)
 _BODY_LEN = struct.calcsize(_BODY)
 PENDING_ROOM = MAX_BYTES - _HEADER_LEN - _BODY_LEN - 1

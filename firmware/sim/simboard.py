@@ -4,8 +4,8 @@
 # (host_tools.simnode) can play deep sleep, resets and power loss by restarting the process:
 #   rtc.bin     RTC user memory: kept across deep sleep and reset; the runner deletes it to
 #               play a power loss
-#   flash.img   the flash chip (simflash), littlefs v2 mounted at /flash
-#   clock       offset of the board's clock from the host's, in seconds: deep sleep and idle
+#   flash.img   the flash chip (simchip), littlefs v2 mounted at /flash
+#   clock       offset of the board's clock from the host's, in seconds (decimal text): deep sleep and idle
 #               advance it, so many wake cycles run in compressed time
 #   wifi-off    while this file exists, Wi-Fi cannot connect
 #   cause       why the board started ("deepsleep", "power", ...), written by the runner
@@ -70,8 +70,8 @@ def flash():
     global _mounted
     if _mounted is None:
         import vfs
-        from simflash import SimFlash
-        chip = SimFlash(blocks=FLASH_BLOCKS, path=_path("flash.img"))
+        from simchip import Chip
+        chip = Chip(FLASH_BLOCKS, path=_path("flash.img"))
         try:
             vfs.mount(vfs.VfsLfs2(chip), MOUNT)
         except OSError:
@@ -105,27 +105,44 @@ def wifi_down():
     pass
 
 
-def _offset():
+# The clock in whole milliseconds, never in float: on a 32-bit port (the board emulators) a
+# float has 24 bits, too few for a Unix time.
+def _now_ms():
+    return time.time_ns() // 1000000
+
+
+def _offset_ms():
+    # The file holds seconds as decimal text ("-12.5"), written by this module or a runner.
+    text = (_read("clock", b"0").decode().strip() or "0")
+    neg = text.startswith("-")
+    parts = text.lstrip("-").split(".")
     try:
-        return float(_read("clock", b"0"))
+        ms = int(parts[0] or "0") * 1000 + (int((parts[1] + "000")[:3]) if len(parts) > 1 else 0)
     except ValueError:
-        return 0.0
+        return 0
+    return -ms if neg else ms
 
 
-def _advance(seconds):
-    _write("clock", str(_offset() + seconds).encode())
+def _set_offset_ms(ms):
+    sign = "-" if ms < 0 else ""
+    ms = abs(ms)
+    _write("clock", ("%s%d.%03d" % (sign, ms // 1000, ms % 1000)).encode())
+
+
+def _advance(ms):
+    _set_offset_ms(_offset_ms() + int(ms))
 
 
 def unix_time():
-    return int(time.time() + _offset())
+    return (_now_ms() + _offset_ms()) // 1000
 
 
 def set_time(unix_t):
-    _write("clock", str(unix_t - time.time()).encode())
+    _set_offset_ms(int(unix_t) * 1000 - _now_ms())
 
 
 def deepsleep(ms):
-    _advance(ms / 1000)
+    _advance(ms)
     _write("sleep", str(ms).encode())
     if _mounted is not None:
         import vfs
@@ -139,16 +156,12 @@ def idle(ms):
     real = int(ms / speed)
     time.sleep_ms(real)
     if ms > real:
-        _advance((ms - real) / 1000)
-
-
-class _NoWatchdog:
-    def feed(self):
-        pass
+        _advance(ms - real)
 
 
 def watchdog(timeout_ms):
-    return _NoWatchdog()
+    # No watchdog here: a hung wake is stopped by the runner's timeout. The node feeds none.
+    return None
 
 
 def reset_cause():

@@ -5,7 +5,7 @@
 # The client gets a FakeConn (io.IOBase) as its socket: its writes go to a real socket and the
 # broker answers at once (no threads: the answer is written before write() returns); its reads,
 # timeouts, EOF and poll are those of the real socket (the kernel's file descriptor is handed to
-# select.poll). The packets are decoded here independently of node.mqttcodec.
+# select.poll). The packets are decoded here independently of node.mqtt.packets.
 import errno
 import io
 import select
@@ -279,9 +279,13 @@ class FakeClock:
         self.offset += ms
 
 
-def client(fb, **kw):
-    """An MQTTClient connected through the fake broker fb, with the tests' usual options."""
-    from node.mqtt import MQTTClient
+def client(fb, robust=False, **kw):
+    """An MQTTClient (node.mqtt.client, or node.mqtt.robust's) connected through the fake broker
+    fb, with the tests' usual options."""
+    if robust:
+        from node.mqtt.robust import MQTTClient
+    else:
+        from node.mqtt.client import MQTTClient
     opts = dict(user="node-1", password="pw", keepalive=60, timeout=0.5,
                 socket_factory=fb.factory)
     opts.update(kw)

@@ -1,10 +1,10 @@
-# node.mqtt against an in-process fake broker over real loopback sockets: the protocol,
-# umqtt.robust's API and meaning, the in-flight window, keepalive.
+# node.mqtt.client against an in-process fake broker over real loopback sockets: the protocol,
+# umqtt.simple's API and meaning, the in-flight window, keepalive; a broken connection raises.
 import time
 
 from fakebroker import FakeBroker, FakeClock, client, publish_bytes, u16
 from mptest import eq, raises
-from node.mqtt import MQTTClient, MQTTException, MQTTRefused
+from node.mqtt.client import MQTTClient, MQTTException, MQTTRefused
 
 TIMEOUT = 30
 
@@ -79,7 +79,7 @@ def test_window_returns_at_once_and_matches_acks_by_id():
     fb = FakeBroker()
     c = client(fb, window=4)
     acked = []
-    c.set_ack_callback(acked.append)
+    c.on_ack = acked.append
     c.connect()
     fb.hold.update((1, 2, 3, 4))
     pids = [c.publish("nodes/node-1/w", "m%d" % i, qos=1) for i in range(4)]
@@ -224,18 +224,27 @@ def test_overdue_pingresp_drops_the_connection():
     fb = FakeBroker()
     clock = FakeClock()
     c = client(fb, keepalive=10, clock=clock, timeout=1)
-    errors = []
-    c.log = lambda in_reconnect, e: errors.append(e)
     c.connect()
     fb.answer_ping = False
     clock.advance(8000)
     c.check_msg()
     eq(len(fb.of_type(0xC0)), 1, "PINGREQ sent")
     clock.advance(1500)
+    err = raises(OSError, c.check_msg)
+    assert "no PINGRESP" in str(err), err
+    assert fb.conns[0].closed and c.sock is None, "the dead connection was closed"
+    eq(len(fb.conns), 1, "and no new one made: reconnecting is node.mqtt.robust's job")
+    # robust's check_msg reconnects, as umqtt.robust's does
+    c = client(fb, robust=True, keepalive=10, clock=clock, timeout=1)
+    errors = []
+    c.log = lambda in_reconnect, e: errors.append(e)
+    c.connect()
+    clock.advance(8000)
+    c.check_msg()
+    clock.advance(1500)
     c.check_msg()
     assert errors and "no PINGRESP" in str(errors[0]), errors
-    assert fb.conns[0].closed, "the dead connection was closed"
-    eq(len(fb.conns), 2, "and a new one made (umqtt.robust's check_msg)")
+    eq(len(fb.conns), 3, "robust made a new connection")
 
 
 def test_disconnect_suppresses_nothing_pending():
@@ -267,14 +276,15 @@ def test_last_will_goes_in_connect():
 
 
 def test_umqtt_robust_program_runs_unchanged():
-    # The shape of micropython-lib's umqtt.robust examples, against this client.
+    # The shape of micropython-lib's umqtt.robust examples, against node.mqtt.robust.
+    from node.mqtt.robust import MQTTClient as RobustClient
     fb = FakeBroker()
     got = []
 
     def sub_cb(topic, msg):
         got.append((topic, msg))
 
-    c = MQTTClient("umqtt_client", "broker.test", socket_factory=fb.factory, timeout=0.5)
+    c = RobustClient("umqtt_client", "broker.test", socket_factory=fb.factory, timeout=0.5)
     c.DEBUG = True
     assert c.DELAY > 0 and callable(c.delay) and callable(c.log)
     c.set_callback(sub_cb)

@@ -3,7 +3,7 @@
 # order). The fake broker checks every PUBLISH as it arrives.
 from fakebroker import FakeBroker
 from mptest import eq
-from node.mqtt import MQTTClient
+from node.mqtt.client import MQTTClient
 
 TIMEOUT = 120
 COUNT = 70000

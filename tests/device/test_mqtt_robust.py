@@ -1,14 +1,19 @@
-# node.mqtt when things go wrong: reconnect with backoff, resend of unacknowledged messages
-# (same id, DUP, original order), bounded waits, giving up. Fake broker over loopback.
+# node.mqtt.robust when things go wrong: reconnect with backoff, resend of unacknowledged
+# messages (same id, DUP, original order), bounded waits, giving up. Fake broker over loopback.
 import errno
 import time
 
-from fakebroker import FakeBroker, FakeClock, client
+from fakebroker import FakeBroker, FakeClock
+from fakebroker import client as any_client
 from mptest import eq, raises
 from node import backoff
-from node.mqtt import GaveUp, MQTTRefused
+from node.mqtt.robust import GaveUp, MQTTRefused
 
 TIMEOUT = 30
+
+
+def client(fb, **kw):
+    return any_client(fb, robust=True, **kw)
 
 
 def test_backoff_is_exponential_jittered_and_bounded():
@@ -84,7 +89,7 @@ def test_delay_hook_is_used_as_in_umqtt_robust():
 def test_resend_after_reconnect_keeps_ids_dup_and_order():
     fb = FakeBroker()
     c = client(fb, window=8)
-    c.connect()
+    c.connect(clean_session=False)
     fb.hold.update((1, 2, 3, 4, 5))
     for i in range(5):
         c.publish("nodes/node-1/r", "m%d" % i, qos=1)
@@ -97,7 +102,7 @@ def test_resend_after_reconnect_keeps_ids_dup_and_order():
     eq(resent, [(i + 1, True, b"m%d" % i) for i in range(5)], "same ids, DUP, original order")
     eq(len(fb.conns[1].writes), 1, "CONNECT and the resends in one write")
     eq(fb.conns[1].writes[0][0], 0x10, "after CONNECT")
-    assert fb.packets[-6][1] == 0x10 and (fb.packets[-6][2][7] & 0x02) == 0, "persistent session"
+    assert fb.packets[-6][1] == 0x10 and (fb.packets[-6][2][7] & 0x02) == 0, "the caller's persistent session"
     c.publish("nodes/node-1/r", "new", qos=1)
     p = fb.publishes[-1]
     eq((p.pid, p.dup), (6, False), "new messages: next id, no DUP")
@@ -189,7 +194,7 @@ def test_publish_many_keeps_the_window_full_with_one_write_per_refill():
     fb = FakeBroker()
     c = client(fb, window=8)
     acked = []
-    c.set_ack_callback(acked.append)
+    c.on_ack = acked.append
     c.connect()
     msgs = [("nodes/node-1/m", b"%03d" % i) for i in range(50)]
     assert c.publish_many(msgs, 5)

@@ -160,4 +160,4 @@ def test_snapshot_and_restore():
 def test_bad_geometry_is_refused():
     raises(ValueError, SimFlash, 1)
     raises(ValueError, SimFlash, 8, 1000)
-    raises(ValueError, SimFlash, 8, 128)
+    raises(ValueError, SimFlash, 8, 32)

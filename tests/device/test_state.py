@@ -2,7 +2,7 @@
 import os
 
 from mptest import eq
-from node import numbering, reading
+from node import reading
 from node.crc import crc32, crc32_nibble
 from node.state import MAX_BYTES, PENDING_ROOM, State
 
@@ -72,35 +72,3 @@ def test_crc_fallback_matches_binascii():
     for data in (b"", b"123456789", bytes(range(256)) * 3):
         eq(crc32_nibble(data), crc32(data), "crc")
     eq(crc32(b"123456789"), 0xCBF43926, "check value")
-
-
-def test_reading_numbers_survive_power_loss_without_reuse():
-    s = State()
-    got = [numbering.next_number(s, ".") for _ in range(5)]
-    eq(got, [1, 2, 3, 4, 5], "first numbers")
-    # Power loss: RTC memory is gone, flash keeps the ceiling.
-    cold = State()
-    after = numbering.next_number(cold, ".")
-    assert after > 5, after
-    # Deep sleep: RTC memory kept, no flash write for the next BLOCK numbers.
-    warm = State.decode(cold.encode())
-    with open(numbering.FILE) as f:
-        ceiling = f.read()
-    eq(numbering.next_number(warm, "."), after + 1, "continues after deep sleep")
-    with open(numbering.FILE) as f:
-        eq(f.read(), ceiling, "flash untouched")
-    eq(warm.n_limit, int(ceiling), "limit in force")
-
-
-def test_numbering_writes_flash_once_per_block():
-    s = State()
-    writes = 0
-    last = None
-    for _ in range(3 * numbering.BLOCK):
-        limit = s.n_limit
-        n = numbering.next_number(s, ".")
-        if s.n_limit != limit:
-            writes += 1
-        assert last is None or n == last + 1
-        last = n
-    eq(writes, 3, "ceiling writes")

@@ -1,7 +1,8 @@
 # node.tls: the "tls" config section checked once, with errors that name the key and the fix;
-# and the messages for each way a handshake is refused (explain), under MicroPython.
+# and the messages for each way a handshake is refused (node.tlsexplain), under MicroPython.
 from mptest import eq, raises
-from node import tls, tlswatch
+from node import tls, tlsexplain
+from node import tlspin as tlswatch
 from node.tls import TLSError, make_context
 
 PIN = "27b0b6115ec609f77f590fa0db074ebdbc9da026431fd5ce5c21f144f25797f1"
@@ -57,8 +58,23 @@ class Watch:
             setattr(self, k, v)
 
 
+class Ctx:
+    """What node.tlsexplain reads of a node.tls.Context."""
+
+    def __init__(self, pins=None, client_cert=False, fingerprint=None, leaf=None):
+        self.pins = pins
+        self.client_cert = client_cert
+        self.fingerprint = fingerprint
+        self.leaf = leaf
+        self.redial = None
+
+
+def explain(exc, watch, name, pins=None, client_cert=False):
+    return tlsexplain.explain(Ctx(pins, client_cert), exc, watch, name)
+
+
 def why(exc, watch=None, pins=None, client_cert=False):
-    return str(tls.explain(exc, watch or Watch(), "broker.lan", pins, client_cert))
+    return str(explain(exc, watch or Watch(), "broker.lan", pins, client_cert))
 
 
 def test_each_refusal_names_cause_and_fix():
@@ -86,13 +102,13 @@ def test_each_refusal_names_cause_and_fix():
         assert text.startswith("TLS: broker broker.lan: "), text
         for w in words:
             assert w in text, "%r not in: %s" % (w, text)
-        assert isinstance(tls.explain(exc, watch, "b", None), TLSError)
+        assert isinstance(explain(exc, watch, "b", None), TLSError)
 
 
 def test_no_tls_answer_at_all_is_named_but_retryable():
     # A plain MQTT port closes on a ClientHello; so may a broker that is just starting: an
     # OSError (reconnect tries again), with the likely cause in its message.
-    e = tls.explain(OSError(104), Watch(received=0), "broker.lan")
+    e = explain(OSError(104), Watch(received=0), "broker.lan")
     assert type(e) is OSError and e.args[0] == 104, repr(e)
     for w in ("broker.lan", "without a TLS answer", "plain MQTT", "8883"):
         assert w in str(e), str(e)
@@ -100,14 +116,15 @@ def test_no_tls_answer_at_all_is_named_but_retryable():
 
 def test_plain_network_faults_stay_oserror():
     e = OSError(110)
-    assert tls.explain(e, Watch(received=50), "b") is e, "a timeout is not a TLS refusal"
+    assert explain(e, Watch(received=50), "b") is e, "a timeout is not a TLS refusal"
     e = OSError(104)
-    assert tls.explain(e, Watch(received=50), "b") is e, "a reset mid-handshake stays OSError"
+    assert explain(e, Watch(received=50), "b") is e, "a reset mid-handshake stays OSError"
     assert isinstance(TLSError("x"), ValueError), "TLSError is a ValueError, as mbedtls' own"
 
 
-class AxtlsSsl:
-    """The ssl module as ESP8266 firmware has it (axTLS): CERT_NONE only, no CA loading."""
+class AxtlsTls:
+    """The tls module as ESP8266 firmware has it (axTLS): CERT_NONE only, no CA loading, no
+    verify callback."""
     CERT_NONE = 0
     PROTOCOL_TLS_CLIENT = 0
 
@@ -124,8 +141,8 @@ class AxtlsSsl:
 
 def test_ca_mode_on_axtls_says_to_pin():
     import sys
-    saved = sys.modules.get("ssl")
-    sys.modules["ssl"] = AxtlsSsl
+    saved = sys.modules.get("tls")
+    sys.modules["tls"] = AxtlsTls
     sys.modules.pop("node.tls", None)
     try:
         import node.tls as axtls_tls
@@ -137,5 +154,5 @@ def test_ca_mode_on_axtls_says_to_pin():
         ctx = axtls_tls.make_context({"mode": "pin", "pins": [PIN]}, ".")
         eq(ctx.mode, "pin", "pin mode needs nothing axTLS lacks")
     finally:
-        sys.modules["ssl"] = saved
+        sys.modules["tls"] = saved
         sys.modules.pop("node.tls", None)

@@ -1,4 +1,4 @@
-"""Run firmware snippets (node.mqtt, node.tls) under the unix port against a real broker.
+"""Run firmware snippets (node.mqtt.robust over node.mqtt.client, node.tls) under the unix port against a real broker.
 
 A snippet is MicroPython code run after PRELUDE, in a folder holding params.json and the TLS
 files; it reports with result(obj), which prints one "RESULT <json>" line.
@@ -12,7 +12,7 @@ from host_tools import certs, unixport
 
 PRELUDE = """
 import json, sys, time
-from node.mqtt import MQTTClient, MQTTException, MQTTRefused, GaveUp, ProtocolError
+from node.mqtt.robust import MQTTClient, MQTTException, MQTTRefused, GaveUp, ProtocolError
 from node.tls import make_context, TLSError
 P = json.load(open("params.json"))
 

@@ -193,7 +193,7 @@ def test_keepalive_keeps_an_idle_client_past_one_and_a_half_times(folder, broker
     made = {"idle": 0, "silent": 0}
 
     def counting(name):
-        from node.mqtt import open_tcp
+        from node.mqtt.link import open_tcp
         def factory(host, port, timeout):
             made[name] += 1
             return open_tcp(host, port, timeout)
@@ -244,7 +244,7 @@ def test_last_will_only_when_the_connection_just_drops(folder, broker):
     b.set_last_will("nodes/node-1/status", "gone (node-1b)", qos=1)
     b.connect()
     b.disconnect()                   # DISCONNECT: the will is dropped
-    a._link.raw.close()              # the connection just breaks: the will goes out
+    a._raw.close()                   # the connection just breaks: the will goes out
     result("done")
     """
     with monitor(broker, topics=("nodes/node-1/status",)) as mon:

@@ -1,24 +1,11 @@
-# The node's own messages beside its readings, under <topic_prefix>/:
-#   status   retained: {"state": "online"}, {"state": "sleeping", "next_wake": t} before a deep
-#            sleep, and the last will {"state": "offline"}, which the broker publishes only when
-#            the node vanished without a DISCONNECT
-#   stats    what the node counted since its last cold boot (see stats())
-#   reply    the answer to each command received on cmd/<name>
+# What the node counted since its last cold boot, published on <topic_prefix>/stats every
+# node.stats_every_s and on cmd/stats. Imported only by a wake that publishes them. (The
+# status topic, retained, says "online", "sleeping" with next_wake, or the last will
+# "offline"; node.app writes those.)
 import json
 
 
-def online(t):
-    return json.dumps({"state": "online", "t": t})
-
-
-def sleeping(t, next_wake):
-    return json.dumps({"state": "sleeping", "t": t, "next_wake": next_wake})
-
-
-OFFLINE = '{"state": "offline"}'
-
-
-def stats(st, cfg, buffered, free_heap, t):
+def document(st, cfg, buffered, free_heap, t):
     """Counters since the last cold boot. They add up: carried + taken == delivered +
     buffered + dropped, where carried is what the flash held at the cold boot."""
     tls = cfg["tls"]

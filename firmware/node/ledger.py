@@ -1,0 +1,145 @@
+# The one owner of what identifies a reading and where it waits until the broker has it.
+#
+# Numbers: a reading's number n never repeats, also across power loss. Flash keeps the ceiling
+# of the numbers handed out so far (one small write per BLOCK readings), RTC memory (the
+# node.state record) the next number and the ceiling in force; after a cold boot numbering
+# resumes at the stored ceiling, so numbers reserved but never used are skipped, never reused.
+# Packet ids: pid_of(n) = n % 65535 + 1, so a reading sent before a deep sleep and not
+# acknowledged goes again after it with the same id (DUP set: it went out before, n <=
+# sent_max), and nothing but n needs to be remembered.
+# Custody: a reading leaves the node only with its PUBACK. Until then it waits in RTC memory
+# (a batch of up to node.rtc_batch, written to flash in one commit when full) or in the flash
+# ring buffer (node.ringbuf), which is opened only when it may hold readings or must take some.
+import os
+from micropython import const
+
+from node import reading
+from node.state import PENDING_ROOM
+
+_BLOCK = const(1024)
+_NUMBERS = "numbers"
+_RING = "/ring"
+
+
+def pid_of(n):
+    return n % 65535 + 1
+
+
+class Ledger:
+    def __init__(self, state, data_dir, opt, log):
+        self.st = state
+        self.dir = data_dir
+        self.opt = opt
+        self.log = log
+        self.acked = set()          # packet ids the broker acknowledged in this wake
+        self._ring = None
+        if state.reset_reason:
+            # Cold boot (power loss, first start, or RTC garbage): counters start again, and
+            # what the flash holds is carried over.
+            state.flash = 1
+            state.carried = self.in_flash()
+            log("node: cold boot (%s), %d readings in flash" % (state.reset_reason, state.carried))
+
+    # --- numbers ---
+
+    def number(self):
+        """The next reading number; reserves a new block in flash when this one is used up."""
+        st = self.st
+        if st.next_n >= st.n_limit:
+            path = self.dir + "/" + _NUMBERS
+            try:
+                with open(path) as f:
+                    ceiling = int(f.read())
+            except (OSError, ValueError):
+                ceiling = 0
+            start = max(st.next_n, ceiling)
+            # Write then rename: littlefs renames atomically, a power cut leaves old or new.
+            with open(path + ".tmp", "w") as f:
+                f.write(str(start + _BLOCK))
+            os.rename(path + ".tmp", path)
+            st.n_limit = start + _BLOCK
+            st.next_n = start
+        n = st.next_n
+        st.next_n += 1
+        return n
+
+    def message(self, rec):
+        """(packet id, DUP) of a reading; DUP when it went out before."""
+        st = self.st
+        n = reading.number(rec)
+        dup = n <= st.sent_max
+        if dup:
+            st.resent += 1
+        else:
+            st.sent_max = n
+        return pid_of(n), dup
+
+    def is_acked(self, rec):
+        return pid_of(reading.number(rec)) in self.acked
+
+    # --- custody ---
+
+    def ring(self):
+        if self._ring is None:
+            from node.ringbuf import RingBuffer
+            opt = self.opt
+            self._ring = RingBuffer(self.dir + _RING, opt["buffer_bytes"], opt["buffer_policy"])
+        return self._ring
+
+    def in_flash(self):
+        """How many readings wait in flash (0 without opening it when it holds none)."""
+        if not self.st.flash:
+            return 0
+        n = len(self.ring())
+        if not n:
+            self.st.flash = 0
+        return n
+
+    def waiting(self):
+        return self.in_flash() + len(self.st.pending)
+
+    def store(self, records):
+        """Into the flash ring buffer, in one commit."""
+        st = self.st
+        st.flash = 1                # before the write: a wake cut short never hides them
+        ring = self.ring()
+        before = ring.dropped
+        ring.extend(records)
+        st.dropped += ring.dropped - before
+        self.log("node: stored n=%s in flash" % ",".join(str(reading.number(r)) for r in records))
+
+    def keep(self, unacked):
+        """Readings not delivered: into RTC memory while a batch is filling, else to flash."""
+        if not unacked:
+            return
+        st, opt = self.st, self.opt
+        if (not opt["durable"] and len(st.pending) + len(unacked) <= opt["rtc_batch"]
+                and st.pending_bytes() + sum(len(r) + 1 for r in unacked) <= PENDING_ROOM):
+            st.pending.extend(unacked)
+            return
+        self.store(st.pending + unacked)
+        st.pending = []
+
+    def first(self, n):
+        """The oldest n readings in flash, as (sequence number, reading): the first chunk
+        of flush(), to go out with CONNECT."""
+        return self.ring().peek(n) if self.in_flash() else []
+
+    def flush(self, send, window, chunk):
+        """Send what flash holds, oldest first, `window` at a time, starting with `chunk`
+        (send(records) returns a flag per record: acknowledged); drop what the broker
+        acknowledged. OSError when it stopped acknowledging."""
+        ring = self.ring() if chunk else None
+        while chunk:
+            flags = send([rec for _, rec in chunk])
+            last = 0
+            for (seq, _), ok in zip(chunk, flags):
+                if not ok:
+                    break
+                last = seq
+            if last:
+                ring.ack(last)
+            if last != chunk[-1][0]:
+                raise OSError("the broker did not acknowledge the buffered readings in time")
+            chunk = ring.peek(window) if len(ring) else []
+        self.st.flash = 0

@@ -1,0 +1,538 @@
+# MQTT 3.1.1 client for battery nodes: the session (packet ids, QoS 1 messages in flight,
+# the in-flight window, their resend after a new connection), keepalive, bounded waits. A
+# broken connection raises OSError and keeps what was in flight for the next connect();
+# node.mqtt.robust adds umqtt.robust's reconnect on top, as umqtt.robust does over umqtt.simple.
+#
+#   c = MQTTClient(client_id, server, port=0, user=None, password=None, keepalive=0, ssl=None,
+#                  timeout=10, window=0, max_packet=4096, early=32, keep=True,
+#                  socket_factory=None, clock=None)
+#
+# umqtt.simple's methods keep their meaning: connect(clean_session=True) -> session present,
+# publish(topic, msg, retain=False, qos=0) (QoS 1 returns once the PUBACK is in),
+# subscribe(topic, qos=0), unsubscribe(topic), set_callback(f) with f(topic, msg),
+# set_last_will(topic, msg, retain=False, qos=0), check_msg(), wait_msg(), ping(),
+# disconnect(); `sock` is the socket. ssl is any object with wrap_socket(sock,
+# server_hostname=) (node.tls.make_context makes one).
+#
+# Where umqtt falls short, this client does not:
+# - every wait is bounded by `timeout` (seconds); a broker that stops answering is an OSError;
+# - unacknowledged QoS 1 messages go again right after every CONNECT, same packet id, DUP set,
+#   in their original order; a publish that raised without a window is the caller's again;
+# - PINGREQ goes out when nothing else did for 3/4 of the keepalive (check_msg, wait_msg and
+#   ping_if_due send it), and a PINGRESP overdue by `timeout` drops the connection;
+# - what the broker sends is checked against MQTT 3.1.1 (node.mqtt.packets): a violation is a
+#   ProtocolError (an OSError) and closes the connection; a PUBLISH over max_packet bytes is
+#   read past without allocating it, acknowledged, counted in `oversized` and passed to
+#   on_oversized(topic, size) when that is set;
+# - TCP_NODELAY, and what can go out together goes out in one write (up to _FLIGHT bytes).
+#
+# Beyond umqtt (opt-in, so umqtt programs keep their meaning):
+# - window=N (1..64): publish(qos=1) returns the packet id at once while fewer than N messages
+#   wait for their PUBACK. Before connect() it queues: connect() then sends CONNECT and up to
+#   `early` queued messages in one flight, without waiting for CONNACK (the rest after it).
+#   publish_many(messages, timeout) keeps the window full, one write per refill;
+#   wait_acks(timeout) waits for every PUBACK; both return False at the timeout.
+# - publish(..., pid=n, dup=True): the caller's packet id and DUP (a message sent before deep
+#   sleep goes out again unchanged).
+# - on_ack = f: f(pid) for every PUBACK; pending() lists the ids not yet acknowledged.
+# - keep=False: a message's bytes are dropped once written (its PUBACK is still matched by id),
+#   for a caller that keeps its messages and sends them again itself after a new connection.
+# - defer_acks = True: an incoming QoS 1 message is acknowledged by ack_held(), once handled,
+#   so one that a broken connection left unhandled comes again at the next connect.
+# - socket_factory(host, port, timeout) -> connected socket, and clock (ticks_ms, ticks_add,
+#   ticks_diff, sleep_ms, like the time module) can be swapped for tests and other radios.
+#
+# Errors: MQTTException (umqtt's) and its MQTTRefused (CONNACK code != 0: args (code, what to
+# do)); OSError for the network, ProtocolError (an OSError) for a broker that broke MQTT 3.1.1;
+# node.tls.TLSError (a ValueError) when the broker could not be authenticated.
+# Small on purpose: a board that loads it as .mpy keeps its code in RAM, so error texts live
+# in node.mqtt.errors, imported only when one is raised.
+import time
+from micropython import const
+
+from node.mqtt import link, packets
+from node.mqtt.packets import MQTTException, MQTTRefused, ProtocolError, why  # noqa: F401
+
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_SUBACK = const(0x90)
+_PINGRESP = const(0xD0)
+_ETIMEDOUT = const(110)
+_ENOTCONN = const(107)
+_FLIGHT = const(512)            # bytes joined into one write at most
+_E_SSL = const(0)
+_E_TIMEOUT = const(1)
+_E_WINDOW = const(2)
+_E_WILL_QOS = const(3)
+_E_QOS0_ID = const(4)
+_E_PUB_QOS = const(5)
+_E_SUB_QOS = const(6)
+_E_PID = const(7)
+_E_PID_BUSY = const(8)
+_E_NO_CB = const(9)
+_E_FULL = const(15)
+_E_SUBACK = const(16)
+_E_NOT_CONN = const(17)
+_E_CONNACK = const(18)
+_E_PUBACK = const(19)
+_E_PUBACK_W = const(20)
+_E_SUBACK_T = const(21)
+_E_PINGRESP = const(22)
+_E_UNKNOWN = const(37)
+_E_EARLY = const(38)
+_E_CONNACK2 = const(39)
+_E_UNASKED = const(40)
+
+
+class MQTTClient:
+    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
+                 ssl=None, timeout=10, window=0, max_packet=4096, early=32, keep=True,
+                 socket_factory=None, clock=None):
+        if ssl is True:
+            raise ValueError(why(_E_SSL))
+        if not timeout or timeout <= 0:
+            raise ValueError(why(_E_TIMEOUT))
+        if not 0 <= window <= 64:
+            raise ValueError(why(_E_WINDOW, window))
+        self.client_id = client_id
+        self.server = server
+        self.port = port or (8883 if ssl else 1883)
+        self.user = user
+        self.pswd = password
+        self.keepalive = keepalive
+        self.ssl = ssl
+        self.timeout = timeout
+        self.window = window
+        self.max_packet = max_packet
+        self.early = early
+        self.keep = keep
+        self._factory = socket_factory or link.open_tcp
+        self._clock = clock or time
+        self.sock = self._raw = None    # None: not connected
+        self.pid = self.oversized = 0
+        self.cb = self.on_ack = self.on_oversized = self._will = None
+        # QoS 1 publishes not yet acknowledged: their ids in send order, and id -> packet.
+        # The first _nsent went out on this connection; the first _ever went out at all.
+        self._pids = []
+        self._pkts = {}
+        self._nsent = self._ever = self._last_tx = self._wait_pid = 0
+        self._ping_at = self._connack = self._reply = self._poll = self._poll_raw = None
+        self._in = packets.Incoming()
+        self.defer_acks = False
+        self._held = []
+
+    def set_callback(self, f):
+        self.cb = f
+
+    def set_last_will(self, topic, msg, retain=False, qos=0):
+        if not 0 <= qos <= 2:
+            raise ValueError(why(_E_WILL_QOS, qos))
+        self._will = (packets.check_topic(topic), packets.check_topic(msg, "last will", False),
+                      qos, retain)
+
+    def pending(self):
+        """Packet ids of the QoS 1 messages not yet acknowledged, in send order."""
+        return list(self._pids)
+
+    def ack_held(self):
+        """With defer_acks: PUBACK (one write) for the QoS 1 messages received so far."""
+        held, self._held = self._held, []
+        if held:
+            self._send(b"".join(packets.with_id(_PUBACK, p) for p in held))
+
+    # --- connection ---
+
+    def connect(self, clean_session=True, first=None):
+        """Open the connection and log in; returns the broker's session-present flag.
+
+        CONNECT goes out in one write with the first `early` messages in flight (those sent
+        before go again, DUP set: MQTT 3.1.1, 4.4); the rest follow CONNACK. first: a
+        function called once the TLS handshake is done, returning QoS 1 messages (topic, msg,
+        pid, dup) to queue into that flight (it needs a window), so that they take no RAM
+        during the handshake."""
+        self._close()
+        pkt = packets.connect(self.client_id, clean_session, self.keepalive, self.user,
+                              self.pswd, self._will)
+        raw = self._dial()
+        try:
+            sock = raw
+            if self.ssl:
+                if hasattr(self.ssl, "redial"):
+                    self.ssl.redial = self._dial    # to look at a failed handshake again
+                # The broker is authenticated in here, before CONNECT (and its password).
+                sock = self.ssl.wrap_socket(raw, server_hostname=self.server)
+            if first is not None:
+                for m in first():
+                    self.publish(m[0], m[1], False, 1, m[2], m[3])  # queued: not connected
+        except BaseException:
+            raw.close()
+            raise
+        self.sock = sock
+        self._raw = raw
+        self._poll_raw = link.poller(raw)
+        self._poll = link.poller(raw, sock) if sock is not raw else self._poll_raw
+        self._connack = None
+        pkts = self._pkts
+        for p in self._pids[:self._ever]:
+            if pkts[p]:
+                pkts[p][0] |= 8             # DUP
+            else:
+                self._forget(p)             # keep=False: the caller sends it again
+        try:
+            self._flush(pkt, self.early)
+            deadline = self._after(self.timeout)
+            while self._connack is None:
+                self._next(deadline, _E_CONNACK)
+            flags, code = self._connack
+            if code:
+                raise MQTTRefused(code)
+            self._flush()
+        except BaseException:
+            self._close()
+            raise
+        return flags & 1
+
+    def _dial(self):
+        return self._factory(self.server, self.port, self.timeout)
+
+    def disconnect(self):
+        """DISCONNECT (the broker then drops the last will) and close. Unacknowledged QoS 1
+        messages stay in pending() and go out again with the next connect()."""
+        if self.sock is not None:
+            try:
+                self._send(b"\xe0\x00")
+            except OSError:
+                pass
+        self._close()
+
+    def _close(self):
+        for s in (self.sock, self._raw):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        self.sock = self._raw = self._poll = self._poll_raw = self._ping_at = None
+        self._nsent = 0
+        self._held = []             # the broker sends them again on the next connection
+
+    # --- publishing ---
+
+    def publish(self, topic, msg, retain=False, qos=0, pid=None, dup=False):
+        """Publish; for QoS 1 returns the packet id.
+
+        Without a window it returns once the PUBACK is in (umqtt's meaning); when it raises,
+        the message is the caller's again. With a window it returns as soon as the message
+        is in flight (before connect(): queued), and the client keeps it until its PUBACK."""
+        topic = packets.check_topic(topic)
+        if qos == 0:
+            if pid is not None or dup:
+                raise ValueError(why(_E_QOS0_ID))
+            self._send(packets.publish(topic, msg, 0, retain))
+            return None
+        if qos != 1:
+            raise ValueError(why(_E_PUB_QOS, qos))
+        queue = self.window and self.sock is None
+        if queue and len(self._pids) >= self.window:
+            raise MQTTException(why(_E_FULL, self.window))
+        pid = self._take_pid(pid)
+        pkt = packets.publish(topic, msg, 1, retain, pid, dup)
+        if self.window and not queue:
+            deadline = self._after(self.timeout)
+            while len(self._pids) >= self.window:
+                self._next(deadline, _E_PUBACK_W)
+        self._pids.append(pid)
+        self._pkts[pid] = pkt
+        if queue:
+            return pid
+        if self.window:
+            self._flush()
+            return pid
+        try:
+            self._await(pid)
+        except BaseException:
+            self._forget(pid)
+            raise
+        return pid
+
+    def _await(self, pid):
+        # Stop-and-wait: write what this connection has not seen, wait for pid's PUBACK.
+        self._flush()
+        deadline = self._after(self.timeout)
+        while pid in self._pkts:
+            self._next(deadline, _E_PUBACK)
+
+    def publish_many(self, messages, timeout=None):
+        """QoS 1 publish of each (topic, msg) or (topic, msg, pid, dup) of `messages`, an
+        iterable read lazily, keeping the window full (one write per refill).
+
+        True once every message is acknowledged; False when `timeout` seconds passed first
+        (what is unacknowledged stays in pending() for the next connect). OSError when the
+        connection breaks."""
+        self._need()
+        clock = self._clock
+        deadline = None if timeout is None else self._after(timeout)
+        window = self.window or 1
+        it = iter(messages)
+        more = True
+        pids = self._pids
+        # A packet of the same topic and payload size as the last one is a copy of it with a
+        # new id and payload: cheaper than building it anew.
+        last = last_topic = None
+        size = off = 0
+        while True:
+            while more and len(pids) < window:
+                try:
+                    m = next(it)
+                except StopIteration:
+                    more = False
+                    break
+                topic, msg = m[0], m[1]
+                pid = self._take_pid(m[2] if len(m) > 2 else None)
+                dup = len(m) > 3 and m[3]
+                if isinstance(msg, str):
+                    msg = msg.encode()
+                if topic is last_topic and len(msg) == size and not dup:
+                    pkt = bytearray(last)
+                    pkt[0] = 0x32               # PUBLISH, QoS 1 (the last may be DUP since)
+                    pkt[off] = pid >> 8
+                    pkt[off + 1] = pid & 0xFF
+                    pkt[off + 2:] = msg
+                else:
+                    pkt = packets.publish(packets.check_topic(topic), msg, 1, False, pid, dup)
+                    last, last_topic, size, off = pkt, topic, len(msg), len(pkt) - len(msg) - 2
+                pids.append(pid)
+                self._pkts[pid] = pkt
+            if not pids:
+                return True
+            self._flush()
+            # Wait for a packet, then take every one already here, so that the next refill
+            # goes out as one write. Refilling as soon as nothing more is here keeps a broker
+            # without TCP_NODELAY from holding PUBACKs for our delayed ACK.
+            limit = self._after(self.timeout)
+            if deadline is not None and clock.ticks_diff(deadline, limit) < 0:
+                limit = deadline
+            if self._next(limit, None if limit is deadline else _E_PUBACK) is None:
+                return False
+            while pids and link.ready(self._poll_raw, 0):
+                self._read()
+
+    def wait_acks(self, timeout=None):
+        """Wait until every QoS 1 message is acknowledged: True, or False after `timeout` s."""
+        return self.publish_many((), timeout)
+
+    def _take_pid(self, pid):
+        pkts = self._pkts
+        if pid is None:
+            pid = self.pid
+            while True:
+                pid = pid % 65535 + 1
+                if pid != self._wait_pid and pid not in pkts:
+                    self.pid = pid
+                    return pid
+        if not 0 < pid < 65536:
+            raise ValueError(why(_E_PID, pid))
+        if pid in pkts or pid == self._wait_pid:
+            raise ValueError(why(_E_PID_BUSY, pid))
+        return pid
+
+    def _forget(self, pid):
+        self._pkts.pop(pid, None)
+        if pid in self._pids:
+            i = self._pids.index(pid)
+            self._pids.pop(i)
+            if i < self._nsent:
+                self._nsent -= 1
+            if i < self._ever:
+                self._ever -= 1
+
+    # --- subscriptions ---
+
+    def subscribe(self, topic, qos=0):
+        if self.cb is None:
+            raise ValueError(why(_E_NO_CB))
+        if qos not in (0, 1):
+            raise ValueError(why(_E_SUB_QOS, qos))
+        code = self._request(0x82, topic, qos)
+        if code == 0x80:
+            raise MQTTException(0x80, why(_E_SUBACK, topic))
+        return code
+
+    def unsubscribe(self, topic):
+        self._request(0xA2, topic, None)
+
+    def _request(self, first, topic, qos):
+        # SUBSCRIBE or UNSUBSCRIBE, and its answer.
+        self._need()
+        pid = self._take_pid(None)
+        self._wait_pid = pid
+        self._reply = None
+        try:
+            self._send(packets.with_id(first, pid, topic, qos))
+            deadline = self._after(self.timeout)
+            while self._reply is None:
+                self._next(deadline, _E_SUBACK_T)
+        finally:
+            self._wait_pid = 0
+        return self._reply
+
+    # --- receiving ---
+
+    def check_msg(self):
+        """Handle one packet if one is waiting, else return None at once (umqtt's meaning);
+        sends PINGREQ when due."""
+        self._need()
+        self.ping_if_due()
+        return self._read() if link.ready(self._poll, 0) else None
+
+    def wait_msg(self, timeout=None):
+        """Wait for one packet and handle it; returns its type byte, or None for PINGRESP and
+        when nothing came within `timeout` seconds (default: the client's timeout)."""
+        self._need()
+        head = self._next(self._after(timeout or self.timeout), None, True)
+        return None if head == _PINGRESP else head
+
+    def ping(self):
+        self._send(b"\xc0\x00")
+        if self._ping_at is None:
+            self._ping_at = self._clock.ticks_ms()
+
+    def ping_if_due(self):
+        """Keepalive for idle loops: PINGREQ when nothing went out for 3/4 of the keepalive;
+        OSError (connection closed) when a PINGRESP is overdue. True when it pinged."""
+        if not self.keepalive or self.sock is None:
+            return False
+        clock = self._clock
+        now = clock.ticks_ms()
+        if self._ping_at is not None:
+            if clock.ticks_diff(now, self._ping_at) > self.timeout * 1000:
+                self._close()
+                raise OSError(_ETIMEDOUT, why(_E_PINGRESP, self.timeout))
+            return False
+        if clock.ticks_diff(now, self._last_tx) >= self.keepalive * 750:
+            self.ping()
+            return True
+        return False
+
+    # --- the wire ---
+
+    def _after(self, seconds):
+        clock = self._clock
+        return clock.ticks_add(clock.ticks_ms(), int(seconds * 1000))
+
+    def _need(self):
+        if self.sock is None:
+            raise OSError(_ENOTCONN, why(_E_NOT_CONN))
+
+    def _send(self, data):
+        self._need()
+        try:
+            self.sock.write(data)
+        except BaseException:
+            self._close()
+            raise
+        self._last_tx = self._clock.ticks_ms()
+
+    def _flush(self, first=None, limit=None):
+        # `first` (CONNECT), then the in-flight messages this connection has not seen, in
+        # order (at most `limit` of them), joined into as few writes of at most _FLIGHT bytes
+        # as they fit: one TLS record each, and no large block to find in a small heap.
+        n = self._nsent
+        pids = self._pids
+        pkts = self._pkts
+        end = len(pids) if limit is None else min(len(pids), n + limit)
+        parts = [] if first is None else [first]
+        size = len(first) if first is not None else 0
+        try:
+            for i in range(n, end + 1):
+                pkt = pkts[pids[i]] if i < end else None
+                if parts and (pkt is None or size + len(pkt) > _FLIGHT):
+                    if len(parts) > 1:
+                        try:
+                            parts = (b"".join(parts),)
+                        except MemoryError:
+                            pass            # no block that large: one write per packet
+                    for p in parts:
+                        self._send(p)
+                    parts, size = [], 0
+                    self._nsent = i
+                if pkt is not None:
+                    parts.append(pkt)
+                    size += len(pkt)
+        finally:
+            if self._ever < end:
+                self._ever = end            # attempted: from now on a resend is a DUP
+        if not self.keep:
+            for p in pids[n:end]:
+                pkts[p] = 0
+
+    def _next(self, deadline, error=None, keepalive=False):
+        # Read and handle one packet: its first byte. When none came by the deadline: None,
+        # or with `error` (a text of node.mqtt.errors) the connection is given up as dead.
+        clock = self._clock
+        while True:
+            left = clock.ticks_diff(deadline, clock.ticks_ms())
+            if keepalive and self.keepalive:
+                self.ping_if_due()
+                if self._ping_at is None:
+                    due = self.keepalive * 750 - clock.ticks_diff(clock.ticks_ms(), self._last_tx)
+                else:
+                    due = self.timeout * 1000 + 1 - clock.ticks_diff(clock.ticks_ms(), self._ping_at)
+                left = min(left, max(0, due))
+            if link.ready(self._poll, left):
+                return self._read()
+            if clock.ticks_diff(deadline, clock.ticks_ms()) <= 0:
+                if error is None:
+                    return None
+                self._close()
+                raise OSError(_ETIMEDOUT, why(error, self.timeout))
+
+    def _read(self):
+        # One packet from the broker, handled; returns its first byte. Any error closes.
+        got = self._in
+        try:
+            head = packets.read(self.sock, got, self.max_packet)
+            if head == _PUBACK and self._connack is not None:
+                pid = got.pid
+                pids = self._pids
+                if pid not in self._pkts:
+                    raise ProtocolError(_E_UNKNOWN, pid)
+                del self._pkts[pid]
+                if pids[0] == pid and self._nsent and self._ever:
+                    pids.pop(0)             # the usual case: acks come in order
+                    self._nsent -= 1
+                    self._ever -= 1
+                else:
+                    self._forget(pid)
+                if self.on_ack:
+                    self.on_ack(pid)
+            elif self._connack is None and head != _CONNACK:
+                raise ProtocolError(_E_EARLY, head)
+            elif head & 0xF0 == _PUBLISH:
+                if got.msg is None:
+                    self.oversized += 1
+                    if self.on_oversized:
+                        self.on_oversized(got.topic, got.size)
+                elif self.cb:
+                    self.cb(got.topic, got.msg)
+                if head & 6:
+                    if self.defer_acks:
+                        self._held.append(got.pid)
+                    else:
+                        self._send(packets.with_id(_PUBACK, got.pid))
+            elif head == _PINGRESP:
+                self._ping_at = None
+            elif head == _CONNACK:
+                if self._connack is not None:
+                    raise ProtocolError(_E_CONNACK2)
+                self._connack = (got.flags, got.code)
+            else:                               # SUBACK, UNSUBACK
+                if got.pid != self._wait_pid or self._reply is not None:
+                    raise ProtocolError(_E_UNASKED, "SUBACK" if head == _SUBACK else "UNSUBACK",
+                                        got.pid)
+                self._reply = got.code if head == _SUBACK else 0
+            return head
+        except BaseException:
+            self._close()
+            raise

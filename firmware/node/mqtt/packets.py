@@ -1,0 +1,266 @@
+# MQTT 3.1.1 packets: building what the client sends, parsing what the broker sends, and the
+# errors both raise. No sockets here (node.mqtt.link) and no session (node.mqtt.client).
+#
+# Rules kept (MQTT 3.1.1, chapters 2 and 3): the remaining length takes 1 to 4 bytes (a fifth
+# is malformed); a topic to publish to is not empty and has no wildcard and no NUL; strings are
+# UTF-8 with a 16-bit length; a packet from the broker of an unknown type, with wrong flags or
+# length, a QoS 1 PUBLISH with packet id 0, or a topic running past its packet is a protocol
+# violation. An incoming PUBLISH over max_packet bytes is read past (its payload skipped a few
+# bytes at a time, never allocated): msg is then None, and `size` says how long it was.
+#
+# Small on purpose, as the client is: a board that loads it as .mpy keeps its code in RAM, so
+# error texts live in node.mqtt.errors, imported only when one is raised.
+from micropython import const
+
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_SUBACK = const(0x90)
+_UNSUBACK = const(0xB0)
+_PINGRESP = const(0xD0)
+_EPROTO = const(71)
+_ECONNRESET = const(104)
+_E_CLOSED = const(23)
+_E_TRUNCATED = const(26)
+_E_KEEPALIVE = const(10)
+_E_PW_USER = const(11)
+_E_TOO_LONG = const(12)
+_E_TOPIC = const(13)
+_E_PACKET = const(14)
+_E_LEN5 = const(27)
+_E_PUB_QOS2 = const(28)
+_E_SHORT = const(29)
+_E_PAST = const(30)
+_E_PID0 = const(31)
+_E_BIG = const(32)
+_E_TYPE = const(33)
+_E_LENGTH = const(34)
+_E_FLAGS = const(35)
+_E_SUBCODE = const(36)
+_E_REFUSED = const(41)
+_E_REFUSED_OTHER = const(46)
+
+
+def why(n, *args):
+    """Text n of node.mqtt.errors, filled in with args."""
+    from node.mqtt.errors import TEXT
+    return TEXT[n] % args if args else TEXT[n]
+
+
+class MQTTException(Exception):
+    """umqtt's error type: the broker said no, or broke the protocol."""
+
+
+class MQTTRefused(MQTTException):
+    """The broker refused the connection: args = (CONNACK return code, what to do)."""
+
+    def __init__(self, code):
+        super().__init__(code, why(_E_REFUSED + code - 1) if 1 <= code <= 5
+                         else why(_E_REFUSED_OTHER, code))
+        self.code = code
+
+
+class ProtocolError(OSError):
+    """The broker broke MQTT 3.1.1 (a connection fault: errno EPROTO); the connection is closed.
+    ProtocolError(n, *args): text n of node.mqtt.errors."""
+
+    def __init__(self, n, *args):
+        super().__init__(_EPROTO, "MQTT protocol error from the broker: " + why(n, *args))
+
+
+# --- building ---
+
+def check_topic(topic, what="topic", plain=True):
+    """topic as bytes: UTF-8, at most 65535 bytes; to publish to (plain): no wildcard, no NUL."""
+    if isinstance(topic, str):
+        topic = topic.encode()
+    if len(topic) > 65535:
+        raise ValueError(why(_E_TOO_LONG, what, len(topic)))
+    if plain and (not topic or b"+" in topic or b"#" in topic or b"\x00" in topic):
+        raise ValueError(why(_E_TOPIC, topic))
+    return topic
+
+
+def start(first, n):
+    """A packet's fixed header: first byte, remaining length n in 1 to 4 bytes."""
+    if n > 268435455:
+        raise ValueError(why(_E_PACKET, n))
+    pkt = bytearray((first,))
+    while n > 0x7F:
+        pkt.append((n & 0x7F) | 0x80)
+        n >>= 7
+    pkt.append(n)
+    return pkt
+
+
+def _add(pkt, s, prefix=True):
+    # a string (with its 16-bit length) or a 16-bit number (prefix False: s is an int)
+    n = len(s) if prefix else s
+    pkt.append(n >> 8)
+    pkt.append(n & 0xFF)
+    if prefix:
+        pkt.extend(s)
+
+
+def connect(client_id, clean, keepalive, user=None, password=None, will=None):
+    """CONNECT; will is (topic bytes, message bytes, qos, retain) or None."""
+    if not 0 <= keepalive <= 65535:
+        raise ValueError(why(_E_KEEPALIVE, keepalive))
+    if password is not None and not user:
+        raise ValueError(why(_E_PW_USER))
+    flags = 2 if clean else 0
+    fields = [check_topic(client_id, "client id", False)]
+    if will:
+        flags |= 4 | (will[2] << 3) | (0x20 if will[3] else 0)
+        fields += will[:2]
+    if user:
+        flags |= 0x80
+        fields.append(check_topic(user, "user name", False))
+        if password is not None:
+            flags |= 0x40
+            fields.append(check_topic(password, "password", False))
+    pkt = start(0x10, 10 + sum(2 + len(f) for f in fields))
+    pkt.extend(b"\x00\x04MQTT\x04")
+    pkt.append(flags)
+    _add(pkt, keepalive, False)
+    for f in fields:
+        _add(pkt, f)
+    return pkt
+
+
+def publish(topic, msg, qos=0, retain=False, pid=0, dup=False):
+    """One PUBLISH as a bytearray (DUP can be set in place before a resend); topic is bytes
+    check_topic passed, msg bytes or str."""
+    if isinstance(msg, str):
+        msg = msg.encode()
+    pkt = start(_PUBLISH | (8 if dup else 0) | (qos << 1) | (1 if retain else 0),
+                2 + len(topic) + len(msg) + (2 if qos else 0))
+    _add(pkt, topic)
+    if qos:
+        _add(pkt, pid, False)
+    pkt.extend(msg)
+    return pkt
+
+
+def with_id(first, pid, topic=None, qos=None):
+    """PUBACK (first 0x40), SUBSCRIBE (0x82, with topic and qos), UNSUBSCRIBE (0xA2, topic)."""
+    if topic is not None:
+        topic = check_topic(topic, "topic filter", False)
+    pkt = start(first, 2 + (0 if topic is None else 2 + len(topic)) + (0 if qos is None else 1))
+    _add(pkt, pid, False)
+    if topic is not None:
+        _add(pkt, topic)
+    if qos is not None:
+        pkt.append(qos)
+    return pkt
+
+
+# --- parsing ---
+
+class Incoming:
+    """What the last packet read carried: pid, code (CONNACK return code, SUBACK result),
+    flags (CONNACK), and of a PUBLISH topic, msg and size."""
+
+    def __init__(self):
+        self.buf = bytearray(4)
+        self.pid = self.code = self.flags = self.size = 0
+        self.topic = self.msg = None
+
+
+def _fill(sock, buf, n, first=False):
+    # exactly n bytes into buf; first: the connection may end cleanly before them
+    k = sock.readinto(buf, n)
+    if k != n:
+        if first and not k:
+            raise OSError(_ECONNRESET, why(_E_CLOSED))
+        raise ProtocolError(_E_TRUNCATED)
+
+
+def _take(sock, n):
+    data = sock.read(n) if n else b""
+    if data is None or len(data) != n:
+        raise ProtocolError(_E_TRUNCATED)
+    return data
+
+
+def _skip(sock, n):
+    # read n bytes and forget them, a few at a time: nothing of their size is allocated
+    b = bytearray(64)
+    while n > 0:
+        k = min(n, 64)
+        _fill(sock, b, k)
+        n -= k
+
+
+def read(sock, got, max_packet):
+    """Read one packet from the broker into `got` (an Incoming); returns its first byte.
+    ProtocolError for anything MQTT 3.1.1 does not allow."""
+    b = got.buf
+    _fill(sock, b, 2, True)
+    head = b[0]
+    x = b[1]
+    if head == _PUBACK and x == 2:
+        _fill(sock, b, 2)                   # the hot path of a flush
+        got.pid = (b[0] << 8) | b[1]
+        return head
+    n = x & 0x7F
+    shift = 7
+    while x & 0x80:
+        if shift == 28:
+            raise ProtocolError(_E_LEN5)
+        _fill(sock, b, 1)
+        x = b[0]
+        n |= (x & 0x7F) << shift
+        shift += 7
+    if head & 0xF0 == _PUBLISH:
+        qos = (head >> 1) & 3
+        if qos > 1:
+            raise ProtocolError(_E_PUB_QOS2, qos)
+        need = 4 if qos else 2
+        if n < need:
+            raise ProtocolError(_E_SHORT, n)
+        _fill(sock, b, 2)
+        tl = (b[0] << 8) | b[1]
+        if need + tl > n:
+            raise ProtocolError(_E_PAST, tl, n)
+        big = n > max_packet
+        if big and tl > 256:
+            _skip(sock, tl)
+            got.topic = b""
+        else:
+            got.topic = _take(sock, tl)
+        got.pid = 0
+        if qos:
+            _fill(sock, b, 2)
+            got.pid = (b[0] << 8) | b[1]
+            if not got.pid:
+                raise ProtocolError(_E_PID0)
+        n -= need + tl
+        got.size = n
+        if big:
+            _skip(sock, n)
+            got.msg = None
+        else:
+            got.msg = _take(sock, n)
+        return head
+    if n > max_packet:
+        raise ProtocolError(_E_BIG, n, max_packet)
+    if head not in (_CONNACK, _PUBACK, _SUBACK, _UNSUBACK, _PINGRESP):
+        raise ProtocolError(_E_TYPE, head)
+    want = 3 if head == _SUBACK else 0 if head == _PINGRESP else 2
+    if n != want:
+        raise ProtocolError(_E_LENGTH, head, n, want)
+    if n:
+        _fill(sock, b, n)
+    if head == _CONNACK:
+        if b[0] & 0xFE:
+            raise ProtocolError(_E_FLAGS, b[0])
+        got.flags = b[0]
+        got.code = b[1]
+    elif n:
+        got.pid = (b[0] << 8) | b[1]
+        if head == _SUBACK:
+            if b[2] not in (0, 1, 2, 0x80):
+                raise ProtocolError(_E_SUBCODE, b[2])
+            got.code = b[2]
+    return head

@@ -1,0 +1,45 @@
+# node.ledger: reading numbers that never repeat, also across power loss, for one small flash
+# write per block of numbers; packet ids and DUP derived from them.
+from mptest import eq
+from node.ledger import Ledger, pid_of
+from node.state import State
+
+NUMBERS = "numbers"     # the ceiling's file in the data folder
+BLOCK = 1024
+OPT = {"buffer_bytes": 32768, "buffer_policy": "drop_oldest", "durable": False, "rtc_batch": 8}
+
+
+def ledger(state):
+    return Ledger(state, ".", OPT, lambda line: None)
+
+
+def test_reading_numbers_survive_power_loss_without_reuse():
+    s = State()
+    got = [ledger(s).number() for _ in range(5)]
+    eq(got, [1, 2, 3, 4, 5], "first numbers")
+    # Power loss: RTC memory is gone, flash keeps the ceiling.
+    cold = State()
+    after = ledger(cold).number()
+    assert after > 5, after
+    # Deep sleep: RTC memory kept, no flash write for the next BLOCK numbers.
+    warm = State.decode(cold.encode())
+    with open(NUMBERS) as f:
+        ceiling = f.read()
+    eq(ledger(warm).number(), after + 1, "continues after deep sleep")
+    with open(NUMBERS) as f:
+        eq(f.read(), ceiling, "flash untouched")
+    eq(warm.n_limit, int(ceiling), "limit in force")
+
+
+def test_numbering_writes_flash_once_per_block():
+    s = State()
+    writes = 0
+    last = None
+    for _ in range(3 * BLOCK):
+        limit = s.n_limit
+        n = ledger(s).number()
+        if s.n_limit != limit:
+            writes += 1
+        assert last is None or n == last + 1
+        last = n
+    eq(writes, 3, "ceiling writes")
