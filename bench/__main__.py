@@ -1,4 +1,4 @@
-"""`make bench`: the figures of issue 8 in one run, one table, and bench/results.json.
+"""`make bench`: the figures in one run, one table, and bench/results.json.
 
     python -m bench                  the figures (DEFAULT, in this order): table + results.json
     python -m bench NAME [NAME ...]  only those benchmarks (bench/bench_NAME.py), e.g. codesize,
@@ -19,13 +19,13 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .figures import problems, table, write_json
+from .host.figures import problems, table, write_json
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 # The table of `make bench`, in order: delivery (wake-to-ack, round trips, flush), whole wakes
 # (memory, time, bytes, flash), code size.
-DEFAULT = ("mqtt", "node", "codesize")
+DEFAULT = ("mqtt", "node", "boards", "codesize")
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Context:
 
 
 def available():
-    return sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
+    return sorted(p.stem[len("bench_"):] for p in (HERE / "host").glob("bench_*.py"))
 
 
 def selection(argv):
@@ -88,7 +88,7 @@ def main(argv):
         out = Path(argv[i + 1])
         argv = argv[:i] + argv[i + 2:]
     names = selection(argv)
-    return run_modules([(n, importlib.import_module(f"bench.bench_{n}")) for n in names], out)
+    return run_modules([(n, importlib.import_module(f"bench.host.bench_{n}")) for n in names], out)
 
 
 if __name__ == "__main__":

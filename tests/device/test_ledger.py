@@ -43,3 +43,21 @@ def test_numbering_writes_flash_once_per_block():
         assert last is None or n == last + 1
         last = n
     eq(writes, 3, "ceiling writes")
+
+
+def test_packet_ids_follow_reading_numbers_and_never_are_0():
+    # written out, not recomputed: n % 65535 + 1
+    for n, pid in ((0, 1), (1, 2), (65533, 65534), (65534, 65535), (65535, 1), (65536, 2),
+                   (131070, 1), (2 ** 32 - 1, 1)):
+        eq(pid_of(n), pid, "reading %d" % n)
+
+
+def test_dup_marks_only_what_went_out_before():
+    from node import reading
+    st = State()
+    st.reset_reason = ""
+    lg = ledger(st)
+    recs = [reading.pack(n, 1800000000, (1.0,)) for n in (5, 6, 7)]
+    eq([lg.message(r) for r in recs], [(6, False), (7, False), (8, False)], "first sends")
+    eq(lg.message(recs[1]), (7, True), "6 again: DUP, same id")
+    eq(st.sent_max, 7, "the highest number sent")

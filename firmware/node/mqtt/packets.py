@@ -157,16 +157,6 @@ def with_id(first, pid, topic=None, qos=None):
 
 # --- parsing ---
 
-class Incoming:
-    """What the last packet read carried: pid, code (CONNACK return code, SUBACK result),
-    flags (CONNACK), and of a PUBLISH topic, msg and size."""
-
-    def __init__(self):
-        self.buf = bytearray(4)
-        self.pid = self.code = self.flags = self.size = 0
-        self.topic = self.msg = None
-
-
 def _fill(sock, buf, n, first=False):
     # exactly n bytes into buf; first: the connection may end cleanly before them
     k = sock.readinto(buf, n)
@@ -192,17 +182,19 @@ def _skip(sock, n):
         n -= k
 
 
-def read(sock, got, max_packet):
-    """Read one packet from the broker into `got` (an Incoming); returns its first byte.
+def read(sock, buf, max_packet):
+    """Read one packet from the broker (buf: a bytearray of 4 to read headers into); returns
+    (first byte, a, b, topic, msg): PUBACK, UNSUBACK a = packet id; SUBACK a = packet id,
+    b = its return code; CONNACK a = flags, b = return code; PUBLISH a = packet id (0 for
+    QoS 0), b = payload size, topic, msg (None when it was over max_packet: read past).
     ProtocolError for anything MQTT 3.1.1 does not allow."""
-    b = got.buf
+    b = buf
     _fill(sock, b, 2, True)
     head = b[0]
     x = b[1]
     if head == _PUBACK and x == 2:
-        _fill(sock, b, 2)                   # the hot path of a flush
-        got.pid = (b[0] << 8) | b[1]
-        return head
+        _fill(sock, b, 2)                       # the hot path of a flush
+        return head, (b[0] << 8) | b[1], 0, None, None
     n = x & 0x7F
     shift = 7
     while x & 0x80:
@@ -226,23 +218,20 @@ def read(sock, got, max_packet):
         big = n > max_packet
         if big and tl > 256:
             _skip(sock, tl)
-            got.topic = b""
+            topic = b""
         else:
-            got.topic = _take(sock, tl)
-        got.pid = 0
+            topic = _take(sock, tl)
+        pid = 0
         if qos:
             _fill(sock, b, 2)
-            got.pid = (b[0] << 8) | b[1]
-            if not got.pid:
+            pid = (b[0] << 8) | b[1]
+            if not pid:
                 raise ProtocolError(_E_PID0)
         n -= need + tl
-        got.size = n
         if big:
             _skip(sock, n)
-            got.msg = None
-        else:
-            got.msg = _take(sock, n)
-        return head
+            return head, pid, n, topic, None
+        return head, pid, n, topic, _take(sock, n)
     if n > max_packet:
         raise ProtocolError(_E_BIG, n, max_packet)
     if head not in (_CONNACK, _PUBACK, _SUBACK, _UNSUBACK, _PINGRESP):
@@ -250,17 +239,16 @@ def read(sock, got, max_packet):
     want = 3 if head == _SUBACK else 0 if head == _PINGRESP else 2
     if n != want:
         raise ProtocolError(_E_LENGTH, head, n, want)
-    if n:
-        _fill(sock, b, n)
+    if not n:
+        return head, 0, 0, None, None
+    _fill(sock, b, n)
     if head == _CONNACK:
         if b[0] & 0xFE:
             raise ProtocolError(_E_FLAGS, b[0])
-        got.flags = b[0]
-        got.code = b[1]
-    elif n:
-        got.pid = (b[0] << 8) | b[1]
-        if head == _SUBACK:
-            if b[2] not in (0, 1, 2, 0x80):
-                raise ProtocolError(_E_SUBCODE, b[2])
-            got.code = b[2]
-    return head
+        return head, b[0], b[1], None, None
+    code = 0
+    if head == _SUBACK:
+        code = b[2]
+        if code not in (0, 1, 2, 0x80):
+            raise ProtocolError(_E_SUBCODE, code)
+    return head, (b[0] << 8) | b[1], code, None, None

@@ -1,4 +1,4 @@
-# The device side of bench_mqtt (and bench_mqtt_extra), run under the unix port: node.mqtt
+# The device side of bench_mqtt (and bench_mqtt_extra), run under the unix port: node.mqtt.client
 # (over node.tls) next to the raw floor (mqtt_raw), interleaved in one process so both see the
 # same machine.
 #   micropython mqtt_device.py params.json   ->  one line of JSON
@@ -17,8 +17,9 @@ import sys
 import time
 
 import mqtt_raw
-from node import mqttcodec, reading
-from node.mqtt import MQTTClient
+from node import reading
+from node.mqtt import packets
+from node.mqtt.client import MQTTClient
 from node.tls import make_context
 
 P = json.load(open(sys.argv[1]))
@@ -62,7 +63,7 @@ def client_wake(ctx, count, window):
 def raw_connect():
     connect = mqtt_raw.connect_bytes(CID.encode(), USER.encode(), PW.encode(), 60, False)
     # The floor must send exactly what the client sends.
-    assert connect == bytes(mqttcodec.connect_packet(CID, False, 60, USER, PW)), \
+    assert connect == bytes(packets.connect(CID, False, 60, USER, PW)), \
         "raw floor CONNECT differs from the client's"
     return connect
 
@@ -75,7 +76,7 @@ def raw_chunks(payloads, per_chunk, first_pid=1):
         for k, p in enumerate(payloads[i:i + per_chunk]):
             pid = first_pid + i + k
             pkt = mqtt_raw.publish_bytes(TOPIC.encode(), p, 1, pid)
-            assert pkt == bytes(mqttcodec.publish_packet(TOPIC.encode(), p, 1, False, pid)), \
+            assert pkt == bytes(packets.publish(TOPIC.encode(), p, 1, False, pid)), \
                 "raw floor PUBLISH differs from the client's"
             data += pkt
         chunks.append((data, len(payloads[i:i + per_chunk])))

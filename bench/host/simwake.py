@@ -10,7 +10,8 @@ from pathlib import Path
 from host_tools import unixport
 from host_tools.simnode import SimNode
 
-HERE = Path(__file__).resolve().parent
+from .rig import DEVICE_DIR
+
 
 
 class BenchNode(SimNode):
@@ -26,12 +27,12 @@ class BenchNode(SimNode):
         cmd = [unixport.interpreter()]
         if self.heapsize:
             cmd += ["-X", f"heapsize={self.heapsize}"]
-        script = HERE / "wake_probe.py" if self.probe else self.code_dir / "main.py"
+        script = DEVICE_DIR / "wake_probe.py" if self.probe else self.code_dir / "main.py"
         return cmd + [str(script)]
 
     def _env(self):
         env = super()._env()
-        env["MICROPYPATH"] = os.pathsep.join([".frozen", str(self.code_dir), str(unixport.SIM), str(HERE)])
+        env["MICROPYPATH"] = os.pathsep.join([".frozen", str(self.code_dir), str(unixport.SIM), str(DEVICE_DIR)])
         env["BENCH_PROBE_OUT"] = str(self.probe_out)
         if self.queue == "naive":
             env["BENCH_QUEUE"] = "naive"

@@ -12,6 +12,8 @@ from host_tools import localbroker, unixport
 from host_tools.pki import Pki
 
 HERE = Path(__file__).resolve().parent
+# What runs under MicroPython (the host side here drives it).
+DEVICE_DIR = HERE.parent / "device"
 DEVICE = "node-1"
 
 
@@ -59,8 +61,8 @@ class Rig:
         params.update(host="localhost", port=port, user=DEVICE, password=self.password)
         path = self.device_dir / "params.json"
         path.write_text(json.dumps(params))
-        proc = unixport.run([str(HERE / "mqtt_device.py"), str(path)], cwd=self.device_dir,
-                            path_extra=[HERE], timeout=timeout)
+        proc = unixport.run([str(DEVICE_DIR / "mqtt_device.py"), str(path)], cwd=self.device_dir,
+                            path_extra=[DEVICE_DIR], timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"mqtt_device.py failed:\n{proc.stdout}{proc.stderr}")
         return json.loads(proc.stdout.strip().splitlines()[-1])

