@@ -42,7 +42,7 @@ class Ctx:
 
     @property
     def bdir(self):
-        from .brokerdir import BrokerDir
+        from .broker.site import BrokerDir
         return BrokerDir(self.build_dir / "broker")
 
     @property
@@ -77,7 +77,7 @@ def _read_secret_line(what):
 # certs ------------------------------------------------------------------------------------
 
 def _esp8266_devices(ctx):
-    from . import provision
+    from .device import provision
     return [d for d, cfg in provision.bundles(ctx.devices_dir).items() if cfg.get("board") == "esp8266"]
 
 
@@ -92,7 +92,7 @@ def _refuse_ec_for_esp8266(ctx, key_type, what):
 
 
 def _print_cert(label, path, warn_days):
-    from . import certs
+    from .pki import x509 as certs
     cert = certs.load_cert(path)
     d = certs.describe(cert, warn_days=warn_days)
     _say(f"{label}: {path}")
@@ -106,7 +106,7 @@ def _print_cert(label, path, warn_days):
 
 
 def cmd_certs(ctx, args):
-    from . import certs
+    from .pki import x509 as certs
     pki = ctx.pki
     if args.certs_command == "ca":
         _refuse_ec_for_esp8266(ctx, args.key_type, "CA (it signs the broker's certificate)")
@@ -161,7 +161,7 @@ def cmd_certs(ctx, args):
                  "only RSA key exchange)")
         return 0
     if args.certs_command == "device":
-        from .provision import check_device_id
+        from .device.provision import check_device_id
         check_device_id(args.device)
         if args.device in _esp8266_devices(ctx) and args.key_type != "rsa":
             raise UserError(f"{args.device} is an esp8266, which loads only RSA client keys (axTLS)")
@@ -189,7 +189,7 @@ def cmd_certs(ctx, args):
 # broker -----------------------------------------------------------------------------------
 
 def cmd_broker(ctx, args):
-    from . import brokerdir
+    from .broker import site as brokerdir
     bdir = ctx.bdir
     if args.broker_command == "config":
         mtls = True if args.mtls else (False if args.no_mtls else None)
@@ -215,7 +215,7 @@ def cmd_broker(ctx, args):
         password = secrets.token_urlsafe(18)
     bdir.add_user(args.name, password, args.role)
     s = ctx.settings()
-    from . import certs as certs_mod
+    from .pki import x509 as certs_mod
     lines = [f"# MQTT login of {args.name} ({args.role}), written by host_tools; keep it private",
              f"MQTT_BROKER_HOST={s.host or _first_name(ctx) or 'localhost'}",
              f"MQTT_BROKER_PORT={bdir.settings()['tls_port']}",
@@ -237,7 +237,7 @@ def cmd_broker(ctx, args):
 
 
 def _first_name(ctx):
-    from . import certs
+    from .pki import x509 as certs
     if ctx.pki.broker_cert.exists():
         names = certs.subject_alt_names(ctx.pki.broker())
         return names[0] if names else None
@@ -247,7 +247,7 @@ def _first_name(ctx):
 # provision --------------------------------------------------------------------------------
 
 def cmd_provision(ctx, args):
-    from . import provision
+    from .device import provision
     if args.all:
         if args.device:
             raise UserError("give a DEVICE or --all, not both")
@@ -302,7 +302,7 @@ def _report_provision(ctx, r):
 # build / flash / repl / dev ---------------------------------------------------------------
 
 def cmd_build(ctx, args):
-    from . import build
+    from .device import build
     given = [x for x in (args.mpy, args.micropython, args.port) if x]
     if len(given) > 1:
         raise UserError("give one of --mpy, --micropython and --port")
@@ -328,7 +328,7 @@ def cmd_build(ctx, args):
 
 
 def cmd_flash(ctx, args):
-    from . import flash, provision, serialport
+    from .device import flash, provision, serialport
     bundle = ctx.devices_dir / args.device if args.device else None
     board = args.board
     if bundle is not None:
@@ -359,7 +359,8 @@ def cmd_flash(ctx, args):
 
 
 def _mpremote_exec(port, extra, dry_run):
-    from . import serialport, tools
+    from . import tools
+    from .device import serialport
     argv = tools.command("mpremote") + ["connect", port] + extra
     if dry_run:
         _say(tools.show(argv))
@@ -374,7 +375,7 @@ def cmd_repl(ctx, args):
 
 
 def cmd_dev(ctx, args):
-    from .unixport import FIRMWARE
+    from .sim.unixport import FIRMWARE
     # The board runs firmware/ from this machine (mpremote mount); its bundle stays on its flash.
     return _mpremote_exec(args.port, ["mount", str(FIRMWARE), "run", str(FIRMWARE / "main.py")],
                           args.dry_run)
@@ -387,7 +388,8 @@ def cmd_smoke(ctx, args):
     """The board's self test (node.selftest) over mpremote; fails unless every check passed."""
     import re
     import subprocess
-    from . import serialport, tools
+    from . import tools
+    from .device import serialport
     # `resume`: no soft reset first (the unix port, as a stand-in board in tests, would exit).
     argv = tools.command("mpremote") + ["connect", args.port, "resume", "exec", SMOKE]
     if args.dry_run:
@@ -437,7 +439,7 @@ def cmd_env(ctx, args):
 
 
 def cmd_demo(ctx, args):
-    from . import demo
+    from .sim import demo
     return demo.run(wakes=args.wakes, outage=(args.wakes * 3 // 10, args.wakes * 6 // 10),
                     certs_dir=ctx.certs_dir, build_dir=ctx.build_dir)
 

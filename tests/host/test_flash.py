@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from integration.host_site import Site
-from host_tools import flash, serialport
+from host_tools.device import flash, serialport
 from host_tools.errors import UserError
 
 PORT = "/dev/ttyUSB7"

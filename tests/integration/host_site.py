@@ -13,7 +13,7 @@ import paho.mqtt.client as paho
 
 from host_tools import broker as mosq
 from host_tools import certs, cli
-from host_tools.brokerdir import BrokerDir
+from host_tools.broker.site import BrokerDir
 from host_tools.pki import Pki
 
 

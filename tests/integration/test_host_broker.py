@@ -7,7 +7,8 @@ import ssl
 import pytest
 
 from host_site import Site, broker_run, connack
-from host_tools import certs, tlswire, unixport
+from host_tools import certs, unixport
+from host_tools.check import tlswire
 from host_tools.monitor import Monitor
 
 pytestmark = pytest.mark.broker

@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 from harness.serialboard import SerialMicroPython
-from host_tools import cli, provision, serialport, unixport
+from host_tools import cli, provision, unixport
+from host_tools.device import serialport
 from host_tools.cli import SMOKE
 
 

@@ -13,11 +13,12 @@ import re
 import shutil
 from pathlib import Path
 
-from . import broker as mosq
-from . import localbroker, provision
-from .errors import UserError
+from ..broker import mosquitto as mosq
+from ..device import provision
+from . import localbroker
+from ..errors import UserError
 from .monitor import Monitor
-from .pki import Pki
+from ..pki import Pki
 from .simnode import SimNode
 
 DEVICE = "demo-node"

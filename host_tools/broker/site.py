@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import broker as mosq
-from . import certs
-from .errors import UserError
-from .pki import Pki
+from . import mosquitto as mosq
+from ..pki import x509 as certs
+from ..errors import UserError
+from ..pki import Pki
 
 ROLES = ("device", "monitor")
 DEFAULTS = {"tls_port": 8883, "bind": None, "plain_port": None, "mtls": False,

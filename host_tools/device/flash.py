@@ -9,9 +9,10 @@ one class. The image offset is where the chip's ROM looks for the second-stage b
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import serialport, tools
+from .. import tools
+from . import serialport
 from .build import MARKER
-from .errors import UserError
+from ..errors import UserError
 
 
 class Chip:

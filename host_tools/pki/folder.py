@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import certs
-from .errors import UserError
+from . import x509 as certs
+from ..errors import UserError
 
 
 @dataclass

@@ -8,9 +8,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from . import broker as mosq
-from . import certs
-from .errors import UserError
+from ..broker import mosquitto as mosq
+from ..pki import x509 as certs
+from ..errors import UserError
 
 
 def load_chain(chain_der):

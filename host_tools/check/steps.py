@@ -20,8 +20,10 @@ from pathlib import Path
 
 from cryptography import x509
 
-from . import certs, checkdiag, mqttwire, tlswire
-from .errors import UserError
+from ..pki import x509 as certs
+from . import diagnosis as checkdiag
+from . import mqttwire, tlswire
+from ..errors import UserError
 
 STATUS = {"ok": "ok  ", "fail": "FAIL", "warn": "warn", "info": "    "}
 
@@ -433,7 +435,7 @@ def from_settings(settings, host=None, port=None, broker_dir=None) -> Target:
 
 
 def from_bundle(bundle: Path, tmp: Path, host=None, port=None, broker_dir=None) -> Target:
-    from .provision import read_config
+    from ..device.provision import read_config
     cfg = read_config(bundle)
     if cfg is None:
         raise UserError(f"no device bundle in {bundle}: provision it with `provision {bundle.name} --board ...`")

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 INSTALL_HINT = "install it with `sudo apt-get install mosquitto` (Debian/Ubuntu) or your system's package"
 
