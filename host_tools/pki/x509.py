@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -142,24 +143,45 @@ def write_public(path: Path, data: bytes, force=True):
     os.chmod(path, 0o644)
 
 
-def load_cert(path):
-    data = Path(path).read_bytes()
+def _load(path, fix, what, pem, der, errors=(ValueError,)):
+    """A PEM or DER file parsed; whatever is wrong with it is a UserError ending in `fix`."""
     try:
-        if data.lstrip().startswith(b"-----"):
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
-        raise UserError(f"{path} is not a certificate ({exc}): regenerate it with `certs`") from None
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing: {fix}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path} ({exc.strerror}): {fix}") from None
+    try:
+        return (pem if data.lstrip().startswith(b"-----") else der)(data)
+    except errors as exc:
+        raise UserError(f"{path} is not {what} ({exc}): {fix}") from None
 
 
-def load_key(path):
-    data = Path(path).read_bytes()
+def load_cert(path, fix="regenerate it with `certs`"):
+    return _load(path, fix, "a certificate, or not a whole one", x509.load_pem_x509_certificate,
+                 x509.load_der_x509_certificate)
+
+
+def load_key(path, fix="regenerate it with `certs`"):
+    return _load(path, fix, "an unencrypted private key",
+                 lambda d: serialization.load_pem_private_key(d, password=None),
+                 lambda d: serialization.load_der_private_key(d, password=None), (ValueError, TypeError))
+
+
+def key_matches(cert, key) -> bool:
+    """Whether `key` is the private half of the certificate's public key."""
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    return (cert.public_key().public_bytes(serialization.Encoding.DER, spki)
+            == key.public_key().public_bytes(serialization.Encoding.DER, spki))
+
+
+def issued_by(cert, issuer) -> bool:
+    """Whether `issuer` signed `cert` (names and signature)."""
     try:
-        if data.lstrip().startswith(b"-----"):
-            return serialization.load_pem_private_key(data, password=None)
-        return serialization.load_der_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"{path} is not an unencrypted private key ({exc})") from None
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except (ValueError, TypeError, InvalidSignature):
+        return False
 
 
 def key_description(public_key) -> str:
@@ -182,6 +204,14 @@ def subject_alt_names(cert) -> list:
     except x509.ExtensionNotFound:
         return []
     return ext.get_values_for_type(x509.DNSName) + [str(a) for a in ext.get_values_for_type(x509.IPAddress)]
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def matches_name(cert, name: str) -> bool:
