@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import tools
 from . import serialport
 from ..errors import UserError
-from ..sim.unixport import FIRMWARE
+from ..repo import FIRMWARE
 
 OUT = Path("build") / "firmware"
 KEEP_SOURCE = ("main.py", "boot.py")

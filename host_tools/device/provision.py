@@ -1,138 +1,27 @@
-"""Device bundles: the folder copied to a board (config.json, CA in DER, client keys).
+"""`provision DEVICE`: a device's bundle and its broker login.
 
-    build/devices/<id>/config.json      the device config (validated by firmware/node/config.py), 0600
-    build/devices/<id>/ca.der           the CA the device checks the broker against
-    build/devices/<id>/client.der       its client certificate (mutual TLS only)
-    build/devices/<id>/client.key.der   its client key, PKCS#1 DER (mutual TLS only), 0600
-
-The bundle is the record of a device: provisioning it again keeps its password, board, host and
-Wi-Fi unless told otherwise, so `provision --all` can refresh every device's pins in a rotation.
+Every input is checked before anything is written: the name, the certificates and keys it
+builds on, the host and port (wherever they came from), Wi-Fi, pins; then the firmware's own
+validation of the config. Only then are the client certificate, the bundle and the login made.
 """
 
-import importlib.util
-import ipaddress
 import json
-import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pki import x509 as certs
 from ..errors import UserError
+from ..pki import checks
+from ..pki import x509 as certs
+from . import inputs
+from .bundle import (BUNDLE_ROOT, CLIENT_CERT, CLIENT_KEY, firmware_validate, read_config,
+                     write_bundle)
+from .inputs import check_device_id  # noqa: F401 (the name other commands check with)
 
-BUNDLE_ROOT = Path("build") / "devices"
 BOARDS = ("esp32", "esp8266", "unix")
 TLS_MODES = ("ca", "pin", "ca+pin", "insecure")
 # axTLS (ESP8266) cannot verify a chain, so those boards pin the broker's certificate.
 DEFAULT_TLS_MODE = {"esp32": "ca", "unix": "ca", "esp8266": "pin"}
-CLIENT_CERT, CLIENT_KEY = "client.der", "client.key.der"
-_DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_FIRMWARE_CONFIG = Path(__file__).resolve().parents[2] / "firmware" / "node" / "config.py"
-
-
-def write_bundle(out_dir: Path, device_id: str, *, host: str, port: int, ca_der: Path,
-                 user: str | None, password: str | None, tls_mode="ca", pins=(),
-                 server_hostname=None, client_cert=None, client_key=None, board="unix",
-                 mqtt_extra=None, node=None, wifi=None) -> Path:
-    """Write config.json and the TLS files of one device; returns the bundle folder."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tls = {"mode": tls_mode, "ca": "ca.der", "pins": list(pins)}
-    if server_hostname:
-        tls["server_hostname"] = server_hostname
-    ca_bytes = Path(ca_der).read_bytes()
-    if ca_bytes.lstrip().startswith(b"-----"):
-        ca_bytes = certs.cert_der(certs.load_cert(ca_der))
-    certs.write_public(out_dir / "ca.der", ca_bytes)
-    if client_cert and client_key:
-        certs.write_public(out_dir / CLIENT_CERT, certs.cert_der(certs.load_cert(client_cert)))
-        key = certs.load_key(client_key)
-        certs.write_secret(out_dir / CLIENT_KEY, certs.key_der(key), force=True)
-        tls["cert"], tls["key"] = CLIENT_CERT, CLIENT_KEY
-    else:
-        # A device provisioned again without mutual TLS keeps no stale key.
-        for stale in (CLIENT_CERT, CLIENT_KEY):
-            (out_dir / stale).unlink(missing_ok=True)
-    mqtt = {"host": host, "port": port, "client_id": device_id}
-    if user:
-        mqtt["user"] = user
-    if password is not None:
-        mqtt["password"] = password
-    mqtt.update(mqtt_extra or {})
-    cfg = {"device_id": device_id, "board": board, "mqtt": mqtt, "tls": tls}
-    if node:
-        cfg["node"] = node
-    if wifi:
-        cfg["wifi"] = wifi
-    # The config holds the device's password: owner-only, like a key.
-    certs.write_secret(out_dir / "config.json", json.dumps(cfg, indent=1).encode(), force=True)
-    return out_dir
-
-
-def firmware_validate(cfg: dict) -> dict:
-    """Validate with the firmware's own rules (firmware/node/config.py runs on CPython too)."""
-    spec = importlib.util.spec_from_file_location("_node_config", _FIRMWARE_CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        return module.validate(cfg)
-    except ValueError as exc:
-        raise UserError(str(exc).replace("; fix it with `host_tools provision`", "") +
-                        ": fix the option that sets it") from None
-
-
-def read_config(bundle_dir: Path) -> dict | None:
-    path = Path(bundle_dir) / "config.json"
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        raise UserError(f"{path} is not valid JSON: provision the device again with --board") from None
-
-
-def bundles(root: Path = BUNDLE_ROOT) -> dict:
-    """device id -> its config.json, for every bundle under root."""
-    found = {}
-    root = Path(root)
-    if root.is_dir():
-        for path in sorted(root.glob("*/config.json")):
-            cfg = read_config(path.parent)
-            if cfg and cfg.get("device_id"):
-                found[cfg["device_id"]] = cfg
-    return found
-
-
-def check_device_id(device_id: str):
-    if not _DEVICE_ID.match(device_id or "") or ".." in device_id:
-        raise UserError(f"device name {device_id!r} cannot be used: 1 to 64 letters, digits, '_', "
-                        "'-' or '.', starting with a letter or digit (it becomes the MQTT user, "
-                        "client id, topic prefix and a folder name)")
-
-
-def check_wifi(ssid, password):
-    if len(ssid.encode()) > 32:
-        raise UserError(f"Wi-Fi name {ssid!r} is longer than 32 bytes: check --wifi-ssid")
-    if password and not (8 <= len(password) <= 63 or re.fullmatch(r"[0-9a-fA-F]{64}", password)):
-        raise UserError("WIFI_PASSWORD must have 8 to 63 characters (WPA2), or be empty for an open "
-                        "network: fix it in the environment or .env")
-
-
-def _is_loopback(host):
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _normalise_pin(pin: str) -> str:
-    hexpin = pin.replace(":", "").lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", hexpin):
-        raise UserError(f"--pin {pin!r} is not a SHA-256 fingerprint: give 64 hex digits "
-                        "(`certs show` prints them)")
-    return hexpin
 
 
 @dataclass
@@ -142,17 +31,20 @@ class Request:
     board: str | None = None
     host: str | None = None
     port: int | None = None
+    tls_on_plain_port: bool = False
     tls_mode: str | None = None
     mtls: bool | None = None
     server_hostname: str | None = None
     password: str | None = None       # given on stdin; None: keep the bundle's, else random
     new_password: bool = False
     wifi_ssid: str | None = None
-    wifi_password: str | None = None
+    wifi_password: str | None = None  # WIFI_PASSWORD; None when not set
+    open_wifi: bool = False
     pins: list = field(default_factory=list)
     ca_file: Path | None = None
     key_type: str = "rsa"
     force: bool = False
+    node: dict | None = None          # the node section (intervals...); None: keep the bundle's
 
 
 @dataclass
@@ -162,8 +54,39 @@ class Result:
     password_generated: bool
     password_kept: bool
     client_cert_issued: bool
-    reloaded: bool
+    outcome: str                      # what became of the broker's copy of the login
     warnings: list
+
+
+def _host_and_port(req, old_mqtt, env, broker_settings, broker_certs):
+    """(host, port), each checked where it came from; the port must be a TLS port."""
+    from_env = False
+    if req.host:
+        host, host_from = req.host, "--host"
+    elif old_mqtt.get("host"):
+        host, host_from = old_mqtt["host"], "mqtt.host in the bundle"
+    elif env is not None and env.host:
+        host, host_from, from_env = env.host, env.origin.get("host", "MQTT_BROKER_HOST"), True
+    else:
+        names = certs.subject_alt_names(broker_certs[0][1]) if broker_certs else []
+        host, host_from = (names[0], "the broker certificate's first name") if names else (None, None)
+    if not host:
+        raise UserError("no broker host: give --host NAME (the name or address boards connect to)")
+    inputs.check_host(host, host_from)
+    if req.port:
+        port, port_from = req.port, "--port"
+    elif old_mqtt.get("port"):
+        return host, old_mqtt["port"]             # accepted when the bundle was made
+    elif env is not None and env.port:
+        port, port_from, from_env = env.port, env.origin.get("port", "MQTT_BROKER_PORT"), True
+    else:
+        port, port_from = broker_settings["tls_port"], "the broker's TLS port (`broker config --port`)"
+    if from_env and env.use_tls is False:
+        raise UserError(f"{env.origin.get('use_tls', 'MQTT_USE_TLS')} says false, and the node "
+                        "speaks only TLS: set MQTT_USE_TLS=true (and the TLS port), or give "
+                        "--host and --port")
+    inputs.check_tls_port(port, port_from, req.tls_on_plain_port)
+    return host, port
 
 
 def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings=None) -> Result:
@@ -173,6 +96,7 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
     old_mqtt, old_tls, old_wifi = old.get("mqtt", {}), old.get("tls", {}), old.get("wifi", {})
     broker_settings = bdir.settings()
     warnings = []
+    bdir.check_new_login(req.device_id, "device", replace=True)
 
     board = req.board or old.get("board")
     if board is None:
@@ -196,6 +120,7 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
     # The broker's certificate(s): ours, unless an external CA is given with its pins.
     broker_certs = []
     if pki.broker_cert.exists():
+        checks.broker(pki)
         broker_certs.append(("broker certificate", pki.broker()))
         nxt = pki.next_broker()
         if nxt is not None:
@@ -213,20 +138,15 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
                                 f"{'; '.join(problems)}: reissue it with "
                                 "`certs broker --key-type rsa --force` (RSA 2048 is the default)")
 
-    host = req.host or old_mqtt.get("host") or (env_settings.host if env_settings else None)
-    if not host and broker_certs:
-        names = certs.subject_alt_names(broker_certs[0][1])
-        host = names[0] if names else None
-    if not host:
-        raise UserError("no broker host: give --host NAME (the name or address boards connect to)")
-    if board != "unix" and _is_loopback(host):
+    host, port = _host_and_port(req, old_mqtt, env_settings, broker_settings, broker_certs)
+    if board != "unix" and inputs.is_loopback(host):
         raise UserError(f"an {board} board cannot reach a broker at {host} (that is the board "
                         "itself): give the broker's network name or address with --host")
-    port = req.port or old_mqtt.get("port") or (env_settings.port if env_settings else None) \
-        or broker_settings["tls_port"]
 
     server_hostname = req.server_hostname if req.server_hostname is not None \
         else old_tls.get("server_hostname")
+    if server_hostname:
+        inputs.check_host(server_hostname, "--server-hostname")
     checked_name = server_hostname or host
     if mode in ("ca", "ca+pin"):
         for label, cert in broker_certs:
@@ -238,40 +158,30 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
                                 f"`certs broker --dns {checked_name}` (or --ip)")
 
     pins = [certs.fingerprint_sha256(cert) for _, cert in broker_certs]
-    pins += [p for p in (_normalise_pin(p) for p in req.pins) if p not in pins]
+    pins += [p for p in (inputs.normalise_pin(p) for p in req.pins) if p not in pins]
     if mode in ("pin", "ca+pin") and not pins:
         raise UserError("pin mode needs the broker's fingerprint: give --pin SHA256 (see `check`)")
 
     ca_source = Path(req.ca_file) if req.ca_file else pki.ca_der
     if not ca_source.exists():
         raise UserError(f"{ca_source} is missing: create the CA with `certs ca`, or give --ca FILE")
+    certs.load_cert(ca_source, "give the CA's certificate file (PEM or DER) with --ca")
 
     mtls = req.mtls if req.mtls is not None else bool(old_tls.get("cert") or broker_settings["mtls"])
-    client_cert = client_key = None
-    issued = False
     if mtls:
-        key_type = "rsa" if board == "esp8266" else req.key_type
         if board == "esp8266" and req.key_type != "rsa":
             raise UserError("an esp8266 loads only RSA client keys (axTLS): drop --key-type ec")
         if req.force or not pki.has_device(req.device_id):
-            pki.issue_device(req.device_id, key_type=key_type, force=req.force)
-            issued = True
-        client_cert, client_key = pki.device_cert(req.device_id), pki.device_key(req.device_id)
+            pki.load_ca()               # it signs the client certificate
 
     wifi = None
     if board != "unix":
-        ssid = req.wifi_ssid or old_wifi.get("ssid") or (env_settings.wifi_ssid if env_settings else None)
-        wifi_password = req.wifi_password if req.wifi_password is not None else old_wifi.get("password")
-        if not ssid:
-            raise UserError(f"an {board} board joins a Wi-Fi network: give --wifi-ssid NAME and put "
-                            "its password in WIFI_PASSWORD (environment or .env)")
-        check_wifi(ssid, wifi_password or "")
-        if not wifi_password:
-            warnings.append(f"no WIFI_PASSWORD: {ssid} is written as an open network")
-        wifi = {"ssid": ssid, "password": wifi_password or ""}
+        ssid = req.wifi_ssid or (env_settings.wifi_ssid if env_settings else None)
+        wifi = inputs.wifi(ssid, req.wifi_password, old_wifi, req.open_wifi, board)
+        if wifi["password"] == "":
+            warnings.append(f"{wifi['ssid']} is written as an open network (no Wi-Fi password)")
 
-    kept = False
-    generated = False
+    kept = generated = False
     password = req.password
     if password is None and not req.new_password and old_mqtt.get("password"):
         password, kept = old_mqtt["password"], True
@@ -291,16 +201,24 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
         cfg["tls"]["cert"], cfg["tls"]["key"] = CLIENT_CERT, CLIENT_KEY
     if wifi:
         cfg["wifi"] = wifi
-    for section in ("node",):
-        if section in old:
-            cfg[section] = old[section]
+    node = req.node if req.node is not None else old.get("node")
+    if node:
+        cfg["node"] = node
     firmware_validate(json.loads(json.dumps(cfg)))
 
+    # Everything is checked: now the writing.
+    issued = False
+    client_cert = client_key = None
+    if mtls:
+        if req.force or not pki.has_device(req.device_id):
+            pki.issue_device(req.device_id, key_type="rsa" if board == "esp8266" else req.key_type,
+                             force=req.force)
+            issued = True
+        client_cert, client_key = pki.device_cert(req.device_id), pki.device_key(req.device_id)
     write_bundle(bundle_dir, req.device_id, host=host, port=port, ca_der=ca_source,
                  user=req.device_id, password=password, tls_mode=mode, pins=pins,
                  server_hostname=server_hostname, client_cert=client_cert, client_key=client_key,
                  board=board, node=cfg.get("node"), wifi=wifi)
-    bdir.add_user(req.device_id, password, "device")
-    reloaded = bdir.reload()
-    return Result(bundle_dir, cfg, generated, kept, issued, reloaded, warnings)
-
+    bdir.add_login(req.device_id, password, "device", replace=True)
+    outcome = bdir.apply(pki, f"provision {req.device_id}")
+    return Result(bundle_dir, cfg, generated, kept, issued, outcome, warnings)
