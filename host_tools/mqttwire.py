@@ -1,1 +1,0 @@
-from .check.mqttwire import *  # noqa: F401,F403
