@@ -1,11 +1,22 @@
-"""A Mosquitto on loopback with a fresh password file and ACL: for the demo, tests and benchmarks."""
+"""A Mosquitto on loopback with a fresh password file and ACL: for the tests and benchmarks.
+
+Its ACL lets a device write anywhere under its own prefix (nodes/<id>/#, TEST_DEVICE_TOPICS),
+and client ids are free unless `bind_client_ids`: tests of the firmware's MQTT client publish
+to topics of their own and log in twice as one device. The broker `broker config` writes for a
+real deployment is stricter (broker/acl.py DEVICE_TOPICS, client ids bound to logins); the demo
+and the host-tools tests run that one.
+"""
 
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..broker import mosquitto as mosq
+from ..broker import acl, passwd
+from ..broker.process import Mosquitto, free_port
+from ..broker.conf import BrokerConfig
 from ..pki import Pki
+
+TEST_DEVICE_TOPICS = (("write", "nodes/{id}/#"), ("read", "nodes/{id}/cmd/#"))
 
 
 @dataclass
@@ -16,8 +27,8 @@ class LocalBroker:
     pki: Pki
     workdir: Path
     users: dict                     # name -> clear password
-    process: mosq.Mosquitto
-    config: mosq.BrokerConfig
+    process: Mosquitto
+    config: BrokerConfig
     devices: list = field(default_factory=list)
 
     @property
@@ -44,7 +55,8 @@ class LocalBroker:
 
 def prepare(workdir: Path, pki: Pki, *, devices=(), monitors=(), users=None, tls_port=None,
             plain=False, certfile=None, keyfile=None, require_certificate=False,
-            tls_version="tlsv1.2", autosave_interval=60, extra=()) -> LocalBroker:
+            tls_version="tlsv1.2", autosave_interval=60, extra=(), device_topics=TEST_DEVICE_TOPICS,
+            bind_client_ids=False) -> LocalBroker:
     """Write config, password file and ACL under workdir; start() runs the broker.
 
     Every device and monitor gets a random password unless `users` gives one.
@@ -53,9 +65,9 @@ def prepare(workdir: Path, pki: Pki, *, devices=(), monitors=(), users=None, tls
     workdir.mkdir(parents=True, exist_ok=True)
     all_users = {name: secrets.token_urlsafe(16) for name in list(devices) + list(monitors)}
     all_users.update(users or {})
-    config = mosq.BrokerConfig(
-        tls_port=tls_port or mosq.free_port(),
-        plain_port=mosq.free_port() if plain else None,
+    config = BrokerConfig(
+        tls_port=tls_port or free_port(),
+        plain_port=free_port() if plain else None,
         bind_address="127.0.0.1",
         cafile=pki.ca_cert.resolve(),
         certfile=Path(certfile or pki.broker_cert).resolve(),
@@ -66,14 +78,15 @@ def prepare(workdir: Path, pki: Pki, *, devices=(), monitors=(), users=None, tls
         require_certificate=require_certificate,
         tls_version=tls_version,
         autosave_interval=autosave_interval,
+        bind_client_ids=bind_client_ids,
         log_file=workdir / "mosquitto.log",
         extra=list(extra),
     )
     config.persistence_dir.mkdir(exist_ok=True)
-    mosq.write_password_file(config.password_file, all_users)
-    config.acl_file.write_text(mosq.acl_text(devices, monitors))
+    passwd.write_password_file(config.password_file, all_users)
+    config.acl_file.write_text(acl.merge(None, devices, monitors, device_topics))
     conf_path = workdir / "mosquitto.conf"
     conf_path.write_text(config.render())
-    process = mosq.Mosquitto(conf_path, config.log_file)
+    process = Mosquitto(conf_path, config.log_file)
     return LocalBroker("127.0.0.1", config.tls_port, config.plain_port, pki, workdir,
                        all_users, process, config, list(devices))

@@ -7,10 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-
-REPO = Path(__file__).resolve().parents[2]
-FIRMWARE = REPO / "firmware"
-SIM = FIRMWARE / "sim"         # the unix board simulator: never copied to a board
+from ..repo import FIRMWARE, REPO, SIM  # noqa: F401 (REPO: importable from here too)
 
 
 def interpreter() -> str:
