@@ -20,7 +20,11 @@ class Message:
 
 
 class Monitor:
-    """Subscribe to `topics` and keep every message; wait_for() blocks on a condition."""
+    """Subscribe to `topics` and keep every message; wait_for() blocks on a condition.
+
+    On a broker that binds client ids to logins (as `broker config` writes it) the client id is
+    the user name whatever `client_id` says: one connection per login at a time, so each back
+    end has a login of its own (`broker user NAME`)."""
 
     def __init__(self, host, port, ca_file, username, password, topics=("nodes/#",),
                  client_id=None, qos=1, clean_session=True, echo=None):
