@@ -15,15 +15,19 @@ PYTEST_ARGS ?=
 MICROPYTHON_SRC ?=
 export MICROPYTHON_SRC
 
-# Boards: `make build`, then `make flash DEVICE=<id> PORT=/dev/ttyUSB0 [FIRMWARE=micropython.bin]`.
+# Boards: `make flash DEVICE=<id> PORT=/dev/ttyUSB0`. An ESP32 takes the .mpy build (`make
+# build`) on the MicroPython it has, or on FIRMWARE=micropython.bin. An ESP8266 (BOARD=esp8266)
+# takes an image with the node frozen in: `make image` builds it with MicroPython's own build
+# from MICROPYTHON_SRC (a source tree or tarball), unless FIRMWARE= gives one.
 PORT ?=
 DEVICE ?=
 BOARD ?=
 FIRMWARE ?=
 MPY ?=
 HOST_TOOLS := $(BIN)/python -m host_tools
+FLASH_NEEDS := $(if $(filter esp8266,$(BOARD)),$(if $(FIRMWARE),,image),build)
 
-.PHONY: setup test demo bench clean help build flash repl dev smoke emu
+.PHONY: setup test demo bench clean help build image flash repl dev smoke emu
 
 help:
 	@echo "make demo    the node on the unix port publishing to a local Mosquitto over TLS"
@@ -32,7 +36,8 @@ help:
 	@echo "make emu MICROPYTHON_SRC=<dir or tarball>   build the ESP8266 and ESP32 board emulators"
 	@echo "make setup   create $(VENV) with the host tools and the test tools"
 	@echo "make build   firmware/ compiled to .mpy in build/firmware (MPY=6.2 for older boards)"
-	@echo "make flash DEVICE=<id> PORT=<port> [FIRMWARE=<.bin>]   build, image, files and bundle to a board"
+	@echo "make image BOARD=esp8266 MICROPYTHON_SRC=<dir>   MicroPython with the node frozen in"
+	@echo "make flash DEVICE=<id> PORT=<port> [BOARD=esp8266] [FIRMWARE=<.bin>]   image, files and bundle to a board"
 	@echo "make repl PORT=<port>   the board's REPL (mpremote)"
 	@echo "make dev PORT=<port>    run firmware/ on the board from this machine, nothing flashed"
 	@echo "make smoke PORT=<port>  self test of a flashed board: TLS to the broker, flash buffer, RTC memory"
@@ -62,7 +67,10 @@ bench: $(STAMP) $(if $(MICROPYTHON_SRC),emu)
 build: $(STAMP)
 	$(HOST_TOOLS) build $(if $(MPY),--mpy $(MPY)) $(if $(BOARD),--board $(BOARD))
 
-flash: build
+image: $(STAMP)
+	$(HOST_TOOLS) image --board $(or $(BOARD),esp8266) --micropython-src "$(MICROPYTHON_SRC)" $(IMAGE_ARGS)
+
+flash: $(FLASH_NEEDS)
 	$(HOST_TOOLS) flash --port "$(PORT)" $(if $(DEVICE),--device $(DEVICE)) $(if $(BOARD),--board $(BOARD)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(FLASH_ARGS)
 
 repl: $(STAMP)

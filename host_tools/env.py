@@ -1,6 +1,7 @@
-"""The seeds' MQTT_* settings (and WIFI_SSID/WIFI_PASSWORD), from the environment or `.env`.
+"""The MQTT_* settings of the usual Mosquitto TLS guides (and WIFI_SSID/WIFI_PASSWORD), from the
+environment or `.env`.
 
-Names and the aliases the seeds use (the first name of each row is the one we print):
+Names and the aliases those guides use (the first name of each row is the one we print):
 
     MQTT_BROKER_HOST  MQTT_HOST          MQTT_CA_CERTS   MQTT_CA_CERT
     MQTT_BROKER_PORT  MQTT_PORT          MQTT_CERTFILE   MQTT_CLIENT_CERT
@@ -90,7 +91,7 @@ def parse_dotenv(text: str, where: str = ".env") -> dict:
                 raise UserError(f"{where} line {lineno}: {name} has no closing {quote}: close the quote")
             value = value[1:end]
         else:
-            # The seeds write `MQTT_TLS_INSECURE=true  # Required for self-signed certs`.
+            # Guides write `MQTT_TLS_INSECURE=true  # Required for self-signed certs`.
             hash_at = value.find(" #")
             if hash_at >= 0:
                 value = value[:hash_at].rstrip()
@@ -191,3 +192,10 @@ def describe(settings: Settings) -> list:
                  f"{'over TLS' if settings.tls else 'in plain text'}"
                  + (" without verifying the broker (MQTT_TLS_INSECURE)" if settings.tls and settings.tls_insecure else ""))
     return lines
+
+
+def command(ctx, args):
+    """`env`: each setting and where it came from."""
+    for line in describe(ctx.settings()):
+        print(line, flush=True)
+    return 0

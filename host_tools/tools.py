@@ -1,4 +1,4 @@
-"""The external programs host_tools runs (esptool, mpremote, mpy-cross), found and run one way."""
+"""The external programs host_tools runs (esptool, mpremote, mpy-cross, make), found and run one way."""
 
 import shlex
 import shutil
@@ -28,13 +28,14 @@ def show(argv) -> str:
     return " ".join(shlex.quote(str(a)) for a in argv)
 
 
-def run(argv, *, what: str, hint: str, timeout=None, capture=False):
-    """Run one program; a failure is a UserError that says what to check."""
+def run(argv, *, what: str, hint: str, timeout=None, capture=False, missing=None):
+    """Run one program; a failure is a UserError that says what to check. `missing`: what to
+    do when the program is not there (default: `make setup` installs it)."""
     try:
         proc = subprocess.run([str(a) for a in argv], timeout=timeout, text=True,
                               capture_output=capture)
     except FileNotFoundError:
-        raise UserError(f"{argv[0]} not found: run `make setup` (it installs {what})") from None
+        raise UserError(f"{argv[0]} not found: {missing or f'run `make setup` (it installs {what})'}") from None
     except subprocess.TimeoutExpired:
         raise UserError(f"{what} did not finish within {timeout:g} s: {hint}") from None
     if proc.returncode != 0:

@@ -99,7 +99,8 @@ def test_rotation_keeps_devices_working(site):
     """--next issues the next certificate, provisioning pins both, --promote serves it."""
     site.ok("certs", "ca")
     site.ok("certs", "broker", "--dns", "b.lan", "--ip", "10.0.0.2")
-    site.ok("provision", "esp-1", "--board", "esp8266", "--host", "10.0.0.2", "--wifi-ssid", "lab")
+    site.ok("provision", "esp-1", "--board", "esp8266", "--host", "10.0.0.2", "--wifi-ssid", "lab",
+            env={"WIFI_PASSWORD": "lab-password"})
     first = certs.fingerprint_sha256(site.pki.broker())
     assert site.config("esp-1")["tls"]["pins"] == [first]
 
@@ -135,7 +136,8 @@ def test_promote_without_next(site):
 def test_ec_broker_key_refused_when_an_esp8266_is_provisioned(site):
     site.ok("certs", "ca")
     site.ok("certs", "broker", "--dns", "b.lan")
-    site.ok("provision", "esp-1", "--board", "esp8266", "--host", "b.lan", "--wifi-ssid", "lab")
+    site.ok("provision", "esp-1", "--board", "esp8266", "--host", "b.lan", "--wifi-ssid", "lab",
+            "--open-wifi")
     for args in (("--force",), ("--next",)):
         rc, _, err = site.cli("certs", "broker", "--dns", "b.lan", "--key-type", "ec", *args)
         assert rc == 2, err

@@ -1,4 +1,4 @@
-"""MQTT_* settings from the environment and .env, with the seeds' aliases."""
+"""MQTT_* settings from the environment and .env, with the aliases the usual Mosquitto TLS guides use."""
 
 import pytest
 
@@ -14,7 +14,7 @@ def load(environ=None, dotenv_text=None, tmp_path=None):
     return env.load(environ=environ or {}, dotenv=path)
 
 
-def test_every_alias_the_seeds_use(tmp_path):
+def test_every_alias_the_guides_use(tmp_path):
     s = load({"MQTT_HOST": "h", "MQTT_PORT": "8883", "MQTT_USE_TLS": "true", "MQTT_TLS_INSECURE": "false",
               "MQTT_CA_CERT": "ca.crt", "MQTT_CLIENT_CERT": "c.pem", "MQTT_CLIENT_KEY": "k.pem",
               "MQTT_USER": "u", "MQTT_PASSWORD": "p", "MQTT_CLIENT_ID": "id"})
@@ -33,7 +33,7 @@ def test_default_port_follows_tls(tmp_path):
     assert load({"MQTT_PORT": "1883"}).tls is False
 
 
-def test_dotenv_as_the_seeds_write_it_and_environment_wins(tmp_path):
+def test_dotenv_as_guides_write_it_and_environment_wins(tmp_path):
     text = ("# broker\nexport MQTT_BROKER_HOST=from-file\nMQTT_BROKER_PORT=8883\n"
             "MQTT_TLS_INSECURE=true  # Required for self-signed certs\n"
             "MQTT_PASSWORD='with # hash'\nMQTT_CLIENT_ID=\"quoted id\"\n\n")

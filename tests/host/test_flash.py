@@ -1,5 +1,6 @@
-"""`flash`: the esptool and mpremote commands for each chip, images checked before writing,
-and serial ports that are missing, not ours or busy."""
+"""`flash`: the esptool and mpremote commands for each chip, images checked before writing (the
+test images are made by esptool's own image classes), an ESP8266 with the node frozen in and
+nothing but main.py and its bundle copied, and serial ports that are missing, not ours or busy."""
 
 import os
 import shlex
@@ -8,23 +9,15 @@ import sys
 
 import pytest
 
+from esptool.targets import CHIP_DEFS
+
 from integration.host_site import Site
-from host_tools import flash, serialport
+from host_tools import unixport
+from host_tools.device import chips, serialport
 from host_tools.errors import UserError
+from espimages import image
 
 PORT = "/dev/ttyUSB7"
-
-
-def image(path, chip_id=None):
-    """A file that starts like an ESP image (magic 0xE9; ESP32 family: chip id at byte 12)."""
-    head = bytearray(16)
-    head[0] = 0xE9
-    if chip_id is not None:
-        head[12:14] = chip_id.to_bytes(2, "little")
-    path.write_bytes(bytes(head) + bytes(64))
-    return path
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     # Read-only for the tests below: made once.
@@ -32,6 +25,7 @@ def site(tmp_path_factory):
     s.ok("certs", "ca")
     s.ok("certs", "broker", "--dns", "broker.lan", "--ip", "192.168.1.10")
     env = {"WIFI_PASSWORD": "correct horse"}
+    s.ok("broker", "config", "--bind", "192.168.1.10")
     s.ok("provision", "esp-8", "--board", "esp8266", "--host", "192.168.1.10", "--wifi-ssid", "lab", env=env)
     s.ok("provision", "esp-32", "--board", "esp32", "--host", "broker.lan", "--wifi-ssid", "lab", env=env)
     s.ok("build")
@@ -51,34 +45,90 @@ def tail_after(argv, program):
     raise AssertionError(f"{program} not in {argv}")
 
 
-def test_dry_run_esp8266(site, tmp_path):
-    fw = image(tmp_path / "ESP8266_GENERIC-v1.24.1.bin")
+def test_dry_run_esp8266_writes_the_frozen_image_and_copies_only_main_and_the_bundle(site, tmp_path):
+    fw = image(tmp_path / "ESP8266_GENERIC.bin", "esp8266", frozen=True)
     erase, write, copy = dry_run(site, "--device", "esp-8", "--firmware", fw)
     assert tail_after(erase, "esptool") == ["--chip", "esp8266", "--port", PORT, "--baud", "460800",
                                            "erase-flash"]
+    # The offset is esptool's (the ESP8266 ROM boots from 0x0).
+    assert CHIP_DEFS["esp8266"].BOOTLOADER_FLASH_OFFSET == 0
     assert tail_after(write, "esptool") == ["--chip", "esp8266", "--port", PORT, "--baud", "460800",
                                            "write-flash", "--flash-size", "detect", "0x0", str(fw)]
-    build_dir = site.root / "build" / "firmware"
     bundle = site.bundle("esp-8")
     assert tail_after(copy, "mpremote") == [
         "connect", PORT, "sleep", "4", "+",
-        "fs", "cp", "-r", str(build_dir / "main.py"), str(build_dir / "node"), ":",
+        "fs", "cp", str(unixport.FIRMWARE / "main.py"), ":",
         "+", "fs", "cp", str(bundle / "ca.der"), str(bundle / "config.json"), ":",
         "+", "reset"]
 
 
+def test_esp8266_takes_the_image_built_by_image(site):
+    built = site.root / "build" / "image" / "esp8266" / "firmware.bin"
+    rc, _, err = site.cli("flash", "--port", PORT, "--dry-run", "--device", "esp-8")
+    assert rc == 2 and f"no image in {built}" in err and "image --board esp8266" in err
+    built.parent.mkdir(parents=True)
+    image(built, "esp8266", frozen=True)
+    _, write, _ = dry_run(site, "--device", "esp-8")
+    assert tail_after(write, "esptool")[-2:] == ["0x0", str(built)]
+    # Keeping the board's image: main.py and the bundle, and any old node/ off its filesystem.
+    (copy,) = dry_run(site, "--device", "esp-8", "--no-image")
+    args = tail_after(copy, "mpremote")
+    assert args[2] == "exec" and "rm('node')" in args[3]
+    assert args[4:8] == ["+", "fs", "cp", str(unixport.FIRMWARE / "main.py")]
+
+
+def test_esp8266_gets_no_mpy_modules(site, tmp_path):
+    fw = image(tmp_path / "fw.bin", "esp8266", frozen=True)
+    rc, out, err = site.cli("flash", "--port", PORT, "--dry-run", "--device", "esp-8", "--firmware", fw,
+                            "--build-dir", site.root / "build" / "firmware")
+    assert rc == 2 and err.count("\n") == 1 and out == ""
+    assert "an ESP8266 runs the node frozen into its MicroPython image" in err
+    assert "would not fit its heap" in err and "hide the frozen ones" in err
+    rc, _, err = site.cli("build", "--board", "esp8266")
+    assert rc == 2 and "frozen into its MicroPython image" in err and "image --board esp8266" in err
+
+
+def test_esp8266_image_without_the_node_frozen_in_is_refused(site, tmp_path):
+    fw = image(tmp_path / "stock-ESP8266_GENERIC.bin", "esp8266")
+    rc, _, err = site.cli("flash", "--port", PORT, "--dry-run", "--device", "esp-8", "--firmware", fw)
+    assert rc == 2 and "has no node frozen in" in err and "image --board esp8266" in err
+
+
+def test_images_for_the_other_family_are_refused(site, tmp_path):
+    esp32 = image(tmp_path / "ESP32_GENERIC.bin", "esp32", frozen=True)
+    rc, _, err = site.cli("flash", "--port", PORT, "--dry-run", "--device", "esp-8", "--firmware", esp32)
+    assert rc == 2 and "is an image for esp32" in err and "ESP8266 image" in err
+    s3 = image(tmp_path / "s3.bin", "esp32s3", frozen=True)
+    rc, _, err = site.cli("flash", "--port", PORT, "--dry-run", "--device", "esp-8", "--firmware", s3)
+    assert rc == 2 and "is an image for esp32s3" in err
+    esp8266 = image(tmp_path / "ESP8266_GENERIC.bin", "esp8266", frozen=True)
+    rc, _, err = site.cli("flash", "--port", PORT, "--dry-run", "--device", "esp-32", "--firmware", esp8266)
+    assert rc == 2 and "not esp32" in err
+
+
 def test_dry_run_esp32_and_its_variants(site, tmp_path):
-    fw = image(tmp_path / "ESP32_GENERIC.bin", chip_id=0)
+    fw = image(tmp_path / "ESP32_GENERIC.bin", "esp32")
     erase, write, copy = dry_run(site, "--device", "esp-32", "--firmware", fw)
     assert tail_after(erase, "esptool")[:2] == ["--chip", "esp32"]
     assert tail_after(write, "esptool")[-3:] == ["write-flash", "0x1000", str(fw)]
     assert str(site.bundle("esp-32") / "config.json") in copy
-    for chip, chip_id, offset in (("esp32s2", 2, "0x1000"), ("esp32s3", 9, "0x0"), ("esp32c3", 5, "0x0"),
-                                  ("esp32c6", 13, "0x0"), ("esp32c5", 23, "0x2000"), ("esp32p4", 18, "0x2000")):
-        fw = image(tmp_path / f"{chip}.bin", chip_id=chip_id)
+    assert str(site.root / "build" / "firmware" / "node") in copy          # the .mpy build
+    for chip, offset in (("esp32s2", "0x1000"), ("esp32s3", "0x0"), ("esp32c3", "0x0"),
+                         ("esp32c6", "0x0"), ("esp32c5", "0x2000"), ("esp32p4", "0x2000")):
+        assert int(offset, 16) == CHIP_DEFS[chip].BOOTLOADER_FLASH_OFFSET
+        fw = image(tmp_path / f"{chip}.bin", chip)
         _, write, _ = dry_run(site, "--board", "esp32", "--chip", chip, "--firmware", fw)
         assert tail_after(write, "esptool")[:2] == ["--chip", chip]
         assert tail_after(write, "esptool")[-2:] == [offset, str(fw)], chip
+
+
+def test_esp32_with_the_node_frozen_in_takes_main_and_the_bundle_only(site, tmp_path):
+    fw = image(tmp_path / "ESP32_GENERIC-frozen.bin", "esp32", frozen=True)
+    _, _, copy = dry_run(site, "--device", "esp-32", "--firmware", fw)
+    assert str(unixport.FIRMWARE / "main.py") in copy and str(site.root / "build" / "firmware" / "node") not in copy
+    rc, _, err = site.cli("flash", "--port", PORT, "--dry-run", "--device", "esp-32", "--firmware", fw,
+                          "--build-dir", site.root / "build" / "firmware")
+    assert rc == 2 and "frozen in" in err and "drop --build-dir" in err
 
 
 def test_without_firmware_only_files_are_copied(site):
@@ -91,7 +141,7 @@ def test_without_firmware_only_files_are_copied(site):
 
 def test_images_are_checked(site, tmp_path):
     rc, _, err = site.cli("flash", "--port", PORT, "--dry-run", "--device", "esp-32",
-                          "--firmware", image(tmp_path / "s3.bin", chip_id=9))
+                          "--firmware", image(tmp_path / "s3.bin", "esp32s3"))
     assert rc == 2 and "an image for esp32s3, not esp32" in err and "--chip esp32s3" in err
     (tmp_path / "fw.uf2").write_bytes(b"UF2\n" + bytes(60))
     rc, _, err = site.cli("flash", "--port", PORT, "--dry-run", "--board", "esp32",
@@ -117,14 +167,18 @@ def test_flash_needs_a_build(tmp_path):
     assert rc == 2 and "make build" in err
 
 
-def test_chip_table_matches_esptool():
-    """Offsets from esptool's own chip classes (BOOTLOADER_FLASH_OFFSET)."""
-    from esptool.targets import CHIP_DEFS
-    for name, chip in flash.CHIPS.items():
-        rom = CHIP_DEFS[name]
-        assert chip.offset == rom.BOOTLOADER_FLASH_OFFSET, name
-        if chip.image_chip_id is not None:
-            assert chip.image_chip_id == rom.IMAGE_CHIP_ID, name
+def test_chip_facts_come_from_esptool():
+    """Offsets and image chip ids are esptool's; an image names the chip esptool made it for."""
+    for name, chip in chips.CHIPS.items():
+        assert chip.rom is CHIP_DEFS[name]
+        assert chip.offset == CHIP_DEFS[name].BOOTLOADER_FLASH_OFFSET, name
+    assert chips.CHIPS["esp8266"].image_chip_id is None
+
+
+def test_each_image_is_known_for_its_chip(tmp_path):
+    for name, chip in chips.CHIPS.items():
+        data = chips.check_image(image(tmp_path / f"{name}.bin", name), chip)
+        assert chips.header_chip(data) == (None if name == "esp8266" else name)
 
 
 def test_esptool_spells_the_commands_we_use():
@@ -226,6 +280,13 @@ def test_make_targets():
     out = make_n("flash", "DEVICE=node-7", "PORT=/dev/ttyUSB3", "FIRMWARE=fw.bin", "MPY=6.2")
     assert "-m host_tools build --mpy 6.2" in out
     assert '-m host_tools flash --port "/dev/ttyUSB3" --device node-7' in out and "--firmware fw.bin" in out
+    # An ESP8266: the image with the node frozen in, no .mpy build.
+    out = make_n("flash", "BOARD=esp8266", "DEVICE=esp-8", "PORT=/dev/ttyUSB3", "MICROPYTHON_SRC=/src/mp")
+    assert '-m host_tools image --board esp8266 --micropython-src "/src/mp"' in out
+    assert '-m host_tools flash --port "/dev/ttyUSB3" --device esp-8 --board esp8266' in out
+    assert "host_tools build" not in out
+    out = make_n("flash", "BOARD=esp8266", "DEVICE=esp-8", "PORT=/dev/ttyUSB3", "FIRMWARE=frozen.bin")
+    assert "host_tools image" not in out and "host_tools build" not in out and "--firmware frozen.bin" in out
     assert '-m host_tools repl --port "/dev/ttyACM0"' in make_n("repl", "PORT=/dev/ttyACM0")
     assert '-m host_tools dev --port "/dev/ttyACM0"' in make_n("dev", "PORT=/dev/ttyACM0")
     assert "pytest" in make_n("test")
@@ -234,7 +295,7 @@ def test_make_targets():
 
 
 def test_flash_checks_the_port_before_running_anything(site, tmp_path):
-    fw = image(tmp_path / "ESP32_GENERIC.bin", chip_id=0)
+    fw = image(tmp_path / "ESP32_GENERIC.bin", "esp32")
     rc, out, err = site.cli("flash", "--port", "/dev/ttyUSB-not-there", "--device", "esp-32", "--firmware", fw)
     assert rc == 2 and "does not exist" in err
     assert "step 1" not in out

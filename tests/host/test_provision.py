@@ -8,6 +8,7 @@ import pytest
 from integration.host_site import Site
 from host_tools import broker as mosq
 from host_tools import certs, provision, unixport
+from host_tools.broker import acl
 from host_tools.errors import UserError
 
 
@@ -42,7 +43,10 @@ def test_unix_bundle_and_broker_login(site):
     hashed = mosq.read_password_file(site.bdir.password_file)["node-1"]
     assert hashed.startswith("$7$") and mosq.verify_password(password, hashed)
     assert password not in site.bdir.password_file.read_text()
-    assert "user node-1\ntopic write nodes/node-1/#\ntopic read nodes/node-1/cmd/#" in site.bdir.acl_file.read_text()
+    rules = site.bdir.acl_file.read_text()
+    for access, topic in acl.DEVICE_TOPICS:
+        assert f"topic {access} {topic.format(id='node-1')}\n" in rules
+    assert "user node-1\n" in rules
 
 
 def test_board_defaults_esp8266_pins_esp32_checks_the_ca(site):
@@ -60,6 +64,31 @@ def test_esp8266_cannot_take_ca_mode(site):
     rc, _, err = site.cli("provision", "esp-8", "--board", "esp8266", "--host", "broker.lan",
                           "--wifi-ssid", "lab", "--tls-mode", "ca", env=WIFI)
     assert rc == 2 and "axTLS has no CA verification" in err and "--tls-mode pin" in err
+
+
+def test_wifi_an_open_network_only_when_asked_and_never_erased(site):
+    base = ("provision", "esp-32", "--board", "esp32", "--host", "broker.lan", "--wifi-ssid", "lab")
+    rc, _, err = site.cli(*base)
+    assert rc == 2 and "no password for the Wi-Fi network lab" in err and "--open-wifi" in err
+    rc, _, err = site.cli(*base, env={"WIFI_PASSWORD": ""})
+    assert rc == 2 and "--open-wifi" in err
+    nothing_written(site)
+    rc, _, err = site.cli(*base, "--open-wifi", env={"WIFI_PASSWORD": "correct horse"})
+    assert rc == 2 and "--open-wifi and WIFI_PASSWORD disagree" in err
+    site.ok(*base, env={"WIFI_PASSWORD": "correct horse"})
+    # An empty or missing WIFI_PASSWORD keeps the stored one.
+    site.ok("provision", "esp-32", env={"WIFI_PASSWORD": ""})
+    site.ok("provision", "esp-32")
+    assert site.config("esp-32")["wifi"] == {"ssid": "lab", "password": "correct horse"}
+    # Another network needs its own password, or --open-wifi.
+    rc, _, err = site.cli("provision", "esp-32", "--wifi-ssid", "cafe")
+    assert rc == 2 and "no password for the Wi-Fi network cafe" in err
+    assert site.config("esp-32")["wifi"]["ssid"] == "lab"
+    _, _, err = site.cli("provision", "esp-32", "--wifi-ssid", "cafe", "--open-wifi")
+    assert site.config("esp-32")["wifi"] == {"ssid": "cafe", "password": ""}
+    assert "cafe is written as an open network" in err
+    site.ok("provision", "esp-32")                    # it stays open: the bundle says so
+    assert site.config("esp-32")["wifi"] == {"ssid": "cafe", "password": ""}
 
 
 def test_boards_need_wifi_and_a_reachable_host(site):
@@ -82,12 +111,55 @@ def test_name_the_device_checks_must_be_in_the_certificate(site):
     assert site.config("node-1")["tls"]["server_hostname"] == "broker.lan"
 
 
+def nothing_written(site):
+    devices = site.root / "build" / "devices"
+    assert not devices.exists() or not any(devices.iterdir()), list(devices.iterdir())
+    assert not site.bdir.password_file.exists() or "node" not in site.bdir.password_file.read_text()
+
+
 def test_bad_device_names_and_new_device_without_board(site):
-    for name in ("a/b", "a b", "#", "_x", "a..b", "x" * 65):
+    for name in ("a/b", "a b", "#", "_x", "a..b", "x" * 65, "node-1\n", "node-1\r\n", "node\t1"):
         rc, _, err = site.cli("provision", name, "--board", "unix", "--host", "localhost")
-        assert rc == 2 and "cannot be used" in err, name
+        assert rc == 2 and f"device name {name!r} cannot be used" in err, name
     rc, _, err = site.cli("provision", "fresh")
     assert rc == 2 and "--board" in err
+    nothing_written(site)
+
+
+def test_a_monitors_name_is_no_device(site):
+    site.ok("broker", "user", "mon")
+    rc, _, err = site.cli("provision", "mon", "--board", "unix", "--host", "localhost")
+    assert rc == 2 and "mon is already a monitor" in err
+    assert not site.bundle("mon").exists()
+
+
+def test_a_plain_port_is_refused_for_a_tls_bundle(site):
+    rc, _, err = site.cli("provision", "node-1", "--board", "unix", "--host", "localhost",
+                          env={"MQTT_PORT": "1883"})
+    assert rc == 2 and "MQTT_PORT (environment) is 1883" in err and "--tls-on-plain-port" in err
+    site.env_file.write_text("MQTT_BROKER_PORT=1883\n")
+    rc, _, err = site.cli("provision", "node-1", "--board", "unix", "--host", "localhost")
+    assert rc == 2 and f"MQTT_BROKER_PORT ({site.env_file}) is 1883" in err
+    rc, _, err = site.cli("provision", "node-1", "--board", "unix", "--host", "localhost", "--port", "1883")
+    assert rc == 2 and "--port is 1883" in err
+    nothing_written(site)
+    site.ok("provision", "node-1", "--board", "unix", "--host", "localhost", "--tls-on-plain-port")
+    assert site.config("node-1")["mqtt"]["port"] == 1883
+    site.env_file.write_text("MQTT_BROKER_PORT=8884\n")
+    site.ok("provision", "node-2", "--board", "unix", "--host", "localhost")
+    assert site.config("node-2")["mqtt"]["port"] == 8884
+
+
+def test_environment_settings_for_a_plain_or_misnamed_broker_are_refused(site):
+    rc, _, err = site.cli("provision", "node-1", "--board", "unix",
+                          env={"MQTT_HOST": "localhost", "MQTT_USE_TLS": "false"})
+    assert rc == 2 and "MQTT_USE_TLS (environment) says false" in err and "only TLS" in err
+    rc, _, err = site.cli("provision", "node-1", "--board", "unix",
+                          env={"MQTT_HOST": "mqtts://broker.lan:8883"})
+    assert rc == 2 and "'mqtts://broker.lan:8883' (MQTT_HOST (environment)) is not a host name" in err
+    rc, _, err = site.cli("provision", "node-1", "--board", "unix", "--host", "broker lan")
+    assert rc == 2 and "is not a host name" in err
+    nothing_written(site)
 
 
 def test_provisioning_again_keeps_the_password_unless_asked(site):
@@ -182,6 +254,26 @@ def test_bundles_load_in_micropython_with_the_firmware_config(site, tmp_path):
     cfg_path.write_text(json.dumps(cfg))
     proc = unixport.run([str(script), str(site.bundle("node-u"))], timeout=30)
     assert proc.returncode != 0 and "mqtt.keepalve" in proc.stdout + proc.stderr
+
+
+def test_all_goes_through_every_device_and_names_those_it_could_not_refresh(site):
+    for device in ("node-1", "node-2", "node-3", "node-4"):
+        site.ok("provision", device, "--board", "unix", "--host", "localhost")
+    (site.bundle("node-2") / "config.json").write_text("{ not json")
+    cfg = site.config("node-3")
+    cfg["mqtt"]["host"] = "mqtts://localhost"
+    (site.bundle("node-3") / "config.json").write_text(json.dumps(cfg))
+    site.ok("certs", "broker", "--next")
+    rc, out, err = site.cli("provision", "--all")
+    assert rc == 2
+    assert "node-2 not refreshed" in err and "node-3 not refreshed" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("host_tools: 2 of 4 device(s) not refreshed: node-2 (") and "node-3 (" in last
+    # The others after them were refreshed: they pin the next certificate too.
+    nxt = certs.fingerprint_sha256(site.pki.next_broker())
+    for device in ("node-1", "node-4"):
+        assert nxt in site.config(device)["tls"]["pins"], device
+    assert "Traceback" not in out + err
 
 
 def test_all_refreshes_every_bundle_but_not_with_one_password(site):

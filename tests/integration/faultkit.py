@@ -7,8 +7,7 @@ import re
 import socket
 import threading
 
-from host_tools import mqttwire as wire
-
+import mqttwire as wire
 from nodesim import DEVICE
 
 # A wake's own work: process start, imports, config, flash, TLS handshake, a flush on loopback.

@@ -1,5 +1,6 @@
 """A project folder for host_tools tests: certs/, build/ and a .env of its own, the CLI run
-in-process on it, and a real Mosquitto started from the mosquitto.conf `broker config` wrote."""
+in-process on it, a real Mosquitto started from the files `broker config` wrote, and MQTT
+clients (paho) logging in with the credentials the tools made."""
 
 import contextlib
 import io
@@ -13,8 +14,9 @@ import paho.mqtt.client as paho
 
 from host_tools import broker as mosq
 from host_tools import certs, cli
-from host_tools.brokerdir import BrokerDir
+from host_tools.broker.site import BrokerDir
 from host_tools.pki import Pki
+from host_tools.sim.monitor import Message
 
 
 class Site:
@@ -40,25 +42,29 @@ class Site:
         import json
         return json.loads((self.bundle(device) / "config.json").read_text())
 
-    def cli(self, *args, stdin="", env=None):
+    def cli(self, *args, stdin="", env=None, cwd=None):
         """(exit status, stdout, stderr) of `python -m host_tools ARGS` run here, in-process,
-        with no MQTT_*/WIFI_* variables but those in `env`."""
-        argv = ["--certs", str(self.root / "certs"), "--build", str(self.root / "build"),
-                "--env-file", str(self.env_file)] + [str(a) for a in args]
+        with no MQTT_*/WIFI_* variables but those in `env`. With `cwd` it runs in that folder
+        with the default folders (certs/, build/), as a user types it."""
+        folders = [] if cwd else ["--certs", str(self.root / "certs"), "--build", str(self.root / "build")]
+        argv = folders + ["--env-file", str(self.env_file)] + [str(a) for a in args]
         out, err = io.StringIO(), io.StringIO()
         saved = {k: v for k, v in os.environ.items() if k.startswith(("MQTT_", "WIFI_"))}
         for k in saved:
             del os.environ[k]
         os.environ.update(env or {})
-        old_stdin = sys.stdin
+        old_stdin, old_cwd = sys.stdin, os.getcwd()
         sys.stdin = io.StringIO(stdin)
         try:
+            if cwd:
+                os.chdir(cwd)
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:
                     rc = cli.main(argv)
                 except SystemExit as exc:       # argparse's usage errors
                     rc = exc.code
         finally:
+            os.chdir(old_cwd)
             sys.stdin = old_stdin
             for k in env or {}:
                 os.environ.pop(k, None)
@@ -95,6 +101,11 @@ class Site:
         mqtt = self.config(name)["mqtt"]
         return mqtt["user"], mqtt["password"]
 
+    def client(self, login, **kw):
+        """A paho client logging in with a monitor's or a device's credentials (not connected)."""
+        user, password = self.login(login)
+        return Client(self.tls_port, self.pki.ca_cert, user, password, **kw)
+
     def start_broker(self):
         b = mosq.Mosquitto(self.bdir.conf, self.bdir.log_file)
         self.brokers.append(b)
@@ -116,13 +127,14 @@ class Site:
 
 
 @contextlib.contextmanager
-def broker_run(site, timeout=15):
-    """`python -m host_tools broker run` as a user starts it; stopped with SIGTERM at the end."""
+def broker_run(site, timeout=15, relative=False):
+    """`python -m host_tools broker run` as a user starts it (`relative`: in the project folder
+    with the default certs/ and build/); stopped with SIGTERM at the end."""
     import signal
     import subprocess
     import time
-    cmd = [sys.executable, "-m", "host_tools", "--certs", str(site.root / "certs"),
-           "--build", str(site.root / "build"), "broker", "run"]
+    folders = [] if relative else ["--certs", str(site.root / "certs"), "--build", str(site.root / "build")]
+    cmd = [sys.executable, "-m", "host_tools"] + folders + ["broker", "run"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=site.root)
     lines = []
@@ -176,3 +188,80 @@ def connack(host, port, ca_pem, user, password, certfile=None, keyfile=None, tim
         client.disconnect()
         client.loop_stop()
     return result["reason"]
+
+
+class Client:
+    """One paho connection as a login, on its own network thread; each step waits for the
+    broker's answer (CONNACK, SUBACK, PUBACK) within a bound."""
+
+    def __init__(self, port, ca_pem, user, password, client_id="", clean=True, will=None,
+                 certfile=None, keyfile=None, host="localhost"):
+        self.messages = []
+        self.cond = threading.Condition()
+        self.connected = threading.Event()
+        self.closed = threading.Event()
+        self.reason = None
+        self.session_present = None
+        self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
+                             clean_session=clean, reconnect_on_failure=False)
+        self.c.username_pw_set(user, password)
+        self.c.tls_set(ca_certs=str(ca_pem), certfile=certfile and str(certfile),
+                       keyfile=keyfile and str(keyfile), cert_reqs=ssl.CERT_REQUIRED)
+        if will:
+            topic, payload = will
+            self.c.will_set(topic, payload, qos=1)
+        self.c.on_connect = self._on_connect
+        self.c.on_disconnect = lambda *a: self.closed.set()
+        self.c.on_message = self._on_message
+        self.host, self.port = host, port
+
+    def _on_connect(self, client, userdata, flags, reason, props):
+        self.reason, self.session_present = str(reason), flags.session_present
+        self.connected.set()
+
+    def _on_message(self, client, userdata, msg):
+        with self.cond:
+            self.messages.append(Message(msg.topic, msg.payload, msg.qos, msg.retain, bool(msg.dup)))
+            self.cond.notify_all()
+
+    def connect(self, timeout=10):
+        self.c.connect(self.host, self.port, keepalive=30)
+        self.c.loop_start()
+        assert self.connected.wait(timeout) or self.closed.is_set(), "no CONNACK"
+        return self.reason
+
+    def subscribe(self, *topics, timeout=10):
+        done = threading.Event()
+        self.c.on_subscribe = lambda *a: done.set()
+        self.c.subscribe([(t, 1) for t in topics])
+        assert done.wait(timeout), "no SUBACK"
+
+    def publish(self, topic, payload, retain=False, timeout=10):
+        info = self.c.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout)
+        assert info.is_published(), f"no PUBACK for {topic}"
+
+    def wait_for(self, predicate, timeout=10):
+        with self.cond:
+            return self.cond.wait_for(lambda: predicate(self.messages), timeout)
+
+    def payloads(self):
+        with self.cond:
+            return [m.payload for m in self.messages]
+
+    def drop(self):
+        """The connection just breaks, without DISCONNECT: the broker sends the will."""
+        self.c.loop_stop()
+        self.c.socket().close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if not self.closed.is_set() and self.c.socket():
+            self.c.disconnect()
+            self.closed.wait(10)
+        self.c.loop_stop()

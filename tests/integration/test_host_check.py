@@ -1,5 +1,6 @@
-"""`check` against a real Mosquitto: the right verdict for each broken setup of the seeds'
-troubleshooting sections, and nothing wrong reported for a working one."""
+"""`check` against a real Mosquitto: the right verdict for each broken setup of the usual
+troubleshooting sections of Mosquitto TLS guides, nothing wrong reported for a working one, and
+nothing left behind in the device's session."""
 
 import datetime as dt
 
@@ -36,13 +37,14 @@ def fails_with(report, code):
 
 
 def replace_broker_cert(site, **kw):
-    """A broker certificate made by hand (expired, other names...), served after a restart."""
+    """A broker certificate made by hand (expired, other names...), put straight into the files
+    the broker serves (the tools would refuse it), served after a restart."""
     ca_cert, ca_key = site.pki.load_ca()
     key = certs.generate_key(kw.pop("key_type", "rsa"))
     cert = certs.build_leaf(ca_cert, ca_key, "localhost", key, **{
         "dns_names": ("localhost",), "ip_addresses": ("127.0.0.1",), **kw})
-    certs.write_secret(site.pki.broker_key, certs.key_pem(key), force=True)
-    certs.write_public(site.pki.broker_cert, certs.cert_pem(cert))
+    certs.write_secret(site.bdir.files / "server.key", certs.key_pem(key), force=True)
+    certs.write_secret(site.bdir.files / "server.crt", certs.cert_pem(cert), force=True)
     site.brokers[-1].restart()
     return cert
 
@@ -128,7 +130,7 @@ def test_user_missing_from_the_password_file(site, tmp_path):
     site.setup(devices=("node-a", "node-b"))
     users = mosq.read_password_file(site.bdir.password_file)
     del users["node-a"]
-    mosq.write_password_file(site.bdir.password_file, users)
+    mosq.write_hashes(site.bdir.password_file, users)
     site.start_broker()
     finding = fails_with(run_check(site, "node-a", tmp_path), "unknown_user")
     assert str(site.bdir.password_file) in finding.text
@@ -145,22 +147,28 @@ def test_broker_that_has_not_reloaded_the_password_file(site, tmp_path):
 def test_device_missing_from_the_acl(site, tmp_path):
     site.setup(devices=("node-a", "node-b"))
     acl = site.bdir.acl_file
-    acl.write_text(acl.read_text().replace(
-        "user node-a\ntopic write nodes/node-a/#\ntopic read nodes/node-a/cmd/#\n", ""))
+    text = acl.read_text()
+    start = text.index("user node-a\n")
+    acl.write_text(text[:start] + text[text.index("user node-b\n"):])
     site.start_broker()
     report = run_check(site, "node-a", tmp_path)
     finding = fails_with(report, "acl_denied")
+    assert "write nodes/node-a/readings" in finding.text and "read nodes/node-a/cmd/" in finding.text
     assert "has no block for node-a" in finding.fix
     assert "login" in report.codes("ok")
 
 
 def test_acl_that_lets_a_device_read_everything(site, tmp_path):
     site.setup(devices=("node-a",))
-    acl = site.bdir.acl_file
-    acl.write_text(acl.read_text().replace("topic read nodes/node-a/cmd/#", "topic readwrite nodes/#"))
     site.start_broker()
     report = run_check(site, "node-a", tmp_path)
-    assert "acl_open" in report.codes("warn"), report.text
+    assert "acl_others" in report.codes("ok") and "acl_open" not in report.codes(), report.text
+    acl = site.bdir.acl_file
+    acl.write_text(acl.read_text().replace("topic read nodes/node-a/cmd/#", "topic readwrite nodes/#"))
+    report = run_check(site, "node-a", tmp_path)
+    finding = next(f for f in report.findings if f.code == "acl_open")
+    assert finding.status == "warn" and "write nodes/node-a/cmd/host-check" in finding.text
+    assert "write nodes/host-check-other/readings" in finding.text
 
 
 def test_client_certificate_required_but_missing(site, tmp_path):
@@ -248,3 +256,65 @@ def test_a_back_end_checks_with_the_env_file_broker_user_wrote(site, tmp_path):
     assert rc == 0, out + err
     assert "logged in as collector" in out and "check: all good" in out
     assert site.login("collector")[1] not in out + err
+
+
+def test_check_leaves_the_device_session_as_it_was(site, tmp_path):
+    """The device's persistent session keeps its subscription and the command queued in it,
+    and gets no message of the check's: the node would answer "unknown command"."""
+    site.setup(devices=("node-a",))
+    site.start_broker()
+    with site.client("node-a", client_id="node-a", clean=False) as node:
+        assert node.connect() == "Success"
+        node.subscribe("nodes/node-a/cmd/#")
+    with site.client("monitor", client_id="monitor") as backend:
+        backend.connect()
+        backend.publish("nodes/node-a/cmd/reboot", b"queued while the node sleeps")
+    report = run_check(site, "node-a", tmp_path)
+    assert report.failures == [], report.text
+    assert "the login's persistent session is there" in report.text
+    with site.client("node-a", client_id="node-a", clean=False) as node:
+        assert node.connect() == "Success" and node.session_present is True
+        assert node.wait_for(lambda ms: ms)
+        # Only the command, and again when a connection drops before the node's PUBACK.
+        assert node.payloads() == [b"queued while the node sleeps"]
+        with site.client("monitor", client_id="monitor") as backend:
+            backend.connect()
+            backend.publish("nodes/node-a/cmd/sync", b"marker")
+        assert node.wait_for(lambda ms: len(ms) == 2)
+        assert node.payloads() == [b"queued while the node sleeps", b"marker"]
+
+
+def test_check_opens_no_session_for_a_device_that_had_none(site, tmp_path):
+    """A session left behind would tell the node its command subscription is there."""
+    site.setup(devices=("node-a",))
+    site.start_broker()
+    report = run_check(site, "node-a", tmp_path)
+    assert report.failures == [] and "was removed again" in report.text, report.text
+    with site.client("node-a", client_id="node-a", clean=False) as node:
+        assert node.connect() == "Success" and node.session_present is False
+
+
+def test_check_says_when_the_running_broker_has_not_read_a_change(site, tmp_path):
+    from host_site import broker_run
+    site.setup(devices=("node-a",))
+    with broker_run(site):
+        assert "not_reloaded" not in run_check(site, "node-a", tmp_path).codes()
+        site.ok("broker", "config", "--max-packet-size", "8192")     # read only at a restart
+        report = run_check(site, "node-a", tmp_path)
+        finding = next(f for f in report.findings if f.code == "not_reloaded")
+        assert "has not read 1 change(s): broker config" in finding.text and "kill -HUP" in finding.fix
+
+
+def test_a_revoked_client_certificate_is_named(site, tmp_path):
+    site.setup(devices=(), monitors=(), mtls=True)
+    site.ok("provision", "node-m", "--board", "unix", "--host", "localhost")
+    keep = tmp_path / "node-m-bundle"
+    import shutil
+    shutil.copytree(site.bundle("node-m"), keep)
+    site.ok("revoke", "node-m")
+    site.start_broker()
+    target = check.from_bundle(keep, tmp_path, broker_dir=site.bdir.root, pki=site.pki)
+    lines = []
+    report = check.run(target, timeout=5, out=lines.append)
+    finding = fails_with(report, "client_cert_rejected")
+    assert "revocation list" in finding.text, "\n".join(lines)

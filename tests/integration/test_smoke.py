@@ -5,8 +5,9 @@ import subprocess
 import sys
 
 from harness.serialboard import SerialMicroPython
-from host_tools import cli, provision, serialport, unixport
-from host_tools.cli import SMOKE
+from host_tools import cli, provision, unixport
+from host_tools.device import serialport
+from host_tools.device.board import SMOKE
 
 
 def bundle(tmp_path, b):

@@ -1,8 +1,6 @@
-"""The few MQTT 3.1.1 packets `check` sends, over any conn with send(bytes)/recv(n).
-
-A hand-rolled exchange rather than a client library, so `check` controls each step (what it
-sends before it trusts the server) and reads the raw answer codes.
-"""
+"""MQTT 3.1.1 packets byte by byte, over any conn with send(bytes)/recv(n), for the fault suite:
+an intruder that logs in as the node at an exact point, and the sizes of the packets a cut is
+placed in. Everything else talks MQTT through paho-mqtt."""
 
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, DISCONNECT = 1, 2, 3, 4, 8, 9, 14
 MAX_PACKET = 64 * 1024

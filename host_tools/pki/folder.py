@@ -6,18 +6,21 @@
     certs/broker-next.crt .key     during a rotation: the certificate that will replace it
     certs/broker-prev.crt .key     after a rotation: the one it replaced (for a rollback)
     certs/devices/<id>.crt .key    per-device client certificates (mutual TLS)
+    certs/crl.pem                  the CA's revocation list: client certificates of revoked devices
+    certs/revoked/                 certificates and keys of revoked devices, kept for the record
 
 Rotation keeps devices working: `certs broker --next` issues broker-next, provisioning then
 pins both fingerprints, and `certs broker --promote` makes broker-next the served one.
 """
 
-import ipaddress
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import certs
-from .errors import UserError
+from ..errors import UserError
+from . import checks
+from . import x509 as certs
 
 
 @dataclass
@@ -60,6 +63,14 @@ class Pki:
     def prev_key(self):
         return self.root / "broker-prev.key"
 
+    @property
+    def crl(self):
+        return self.root / "crl.pem"
+
+    @property
+    def revoked_dir(self):
+        return self.root / "revoked"
+
     def device_cert(self, device_id):
         return self.root / "devices" / f"{device_id}.crt"
 
@@ -87,9 +98,13 @@ class Pki:
         return cert
 
     def load_ca(self):
+        """(certificate, key) of the CA, checked: in date, the key 0600 and its own."""
+        if self.ca_cert.exists() and not self.ca_key.exists():
+            raise UserError(f"the CA's key {self.ca_key} is not here, and it signs certificates "
+                            "and the revocation list: copy it back (mode 0600) for this step")
         if not self.has_ca():
             raise UserError(f"no CA in {self.root}/: create one with `python -m host_tools certs ca`")
-        return certs.load_cert(self.ca_cert), certs.load_key(self.ca_key)
+        return checks.ca(self, need_key=True)
 
     def issue_broker(self, dns_names=("localhost",), ip_addresses=("127.0.0.1",),
                      key_type="rsa", days=825, force=False, cert_path=None, key_path=None):
@@ -120,6 +135,18 @@ class Pki:
         certs.write_public(self.device_cert(device_id), certs.cert_pem(cert))
         return cert
 
+    def retire_device(self, device_id):
+        """Move a revoked device's certificate and key to revoked/ (the key stays 0600)."""
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        moved = []
+        for path in (self.device_cert(device_id), self.device_key(device_id)):
+            if path.exists():
+                self.revoked_dir.mkdir(mode=0o700, exist_ok=True)
+                dest = self.revoked_dir / f"{device_id}-{stamp}{path.suffix}"
+                os.replace(path, dest)
+                moved.append(dest)
+        return moved
+
     def ensure_dev(self, dns_names=("localhost",), ip_addresses=("127.0.0.1",)):
         """CA and broker certificate for local development, made only when missing."""
         made = []
@@ -147,8 +174,8 @@ class Pki:
         if dns_names is None and ip_addresses is None:
             current = self.broker()
             sans = certs.subject_alt_names(current)
-            ip_addresses = [s for s in sans if _is_ip(s)]
-            dns_names = [s for s in sans if not _is_ip(s)]
+            ip_addresses = [s for s in sans if certs.is_ip(s)]
+            dns_names = [s for s in sans if not certs.is_ip(s)]
         return self.issue_broker(dns_names or (), ip_addresses or (), key_type=key_type, days=days,
                                  force=force, cert_path=self.next_cert, key_path=self.next_key)
 
@@ -190,10 +217,3 @@ class Pki:
                 found.append((f"device {path.stem}", path))
         return found
 
-
-def _is_ip(text):
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False

@@ -6,7 +6,7 @@ import grp
 import os
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 LIST_HINT = "`mpremote devs` lists the ports"
 

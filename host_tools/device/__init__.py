@@ -1,0 +1,1 @@
+"""The device wing: bundles (provision), .mpy builds, MicroPython images, flashing."""

@@ -1,0 +1,82 @@
+"""What a user gives `provision` (names, hosts, ports, Wi-Fi, pins), checked before anything is
+written, each refusal naming the value, where it came from and what to do."""
+
+import ipaddress
+import re
+
+from ..errors import UserError
+
+_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+PLAIN_PORT = 1883          # MQTT's plain-text port; TLS is 8883 by convention
+
+
+def check_device_id(device_id: str):
+    # fullmatch: a name with a trailing newline is not the same name.
+    if not isinstance(device_id, str) or not _DEVICE_ID.fullmatch(device_id) or ".." in device_id:
+        raise UserError(f"device name {device_id!r} cannot be used: 1 to 64 letters, digits, '_', "
+                        "'-' or '.', starting with a letter or digit (it becomes the MQTT user, "
+                        "client id, topic prefix and a folder name)")
+
+
+def check_host(host: str, where: str):
+    """A host name or an IP address, as a device connects to it (no scheme, no port)."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253 or not name or not all(_HOST_LABEL.fullmatch(p) for p in name.split(".")):
+        raise UserError(f"{host!r} ({where}) is not a host name or an IP address: give the name "
+                        "alone, e.g. broker.lan or 192.168.1.10 (no mqtts://, no :port)")
+
+
+def check_tls_port(port: int, where: str, allowed: bool):
+    if port == PLAIN_PORT and not allowed:
+        raise UserError(f"{where} is {PLAIN_PORT}, MQTT's plain-text port, and the node speaks only "
+                        "TLS (8883 by convention): give the broker's TLS port (--port 8883), or "
+                        f"--tls-on-plain-port if its TLS listener really is on {PLAIN_PORT}")
+
+
+def wifi(ssid: str | None, given: str | None, stored: dict, open_network: bool, board: str) -> dict:
+    """The Wi-Fi section of a bundle. `given` is WIFI_PASSWORD (None when not set). An empty
+    WIFI_PASSWORD never erases a stored password; an open network is written only when asked."""
+    ssid = ssid or stored.get("ssid")
+    if not ssid:
+        raise UserError(f"an {board} board joins a Wi-Fi network: give --wifi-ssid NAME and put "
+                        "its password in WIFI_PASSWORD (environment or .env)")
+    if len(ssid.encode()) > 32:
+        raise UserError(f"Wi-Fi name {ssid!r} is longer than 32 bytes: check --wifi-ssid")
+    if open_network:
+        if given:
+            raise UserError("--open-wifi and WIFI_PASSWORD disagree: unset WIFI_PASSWORD for an "
+                            "open network, or drop --open-wifi")
+        return {"ssid": ssid, "password": ""}
+    same_network = stored.get("ssid") == ssid
+    password = given or (stored.get("password") if same_network else None)
+    if password is None or (password == "" and not same_network):
+        raise UserError(f"no password for the Wi-Fi network {ssid}: put it in WIFI_PASSWORD "
+                        "(environment or .env), or pass --open-wifi for a network without one")
+    # An open network stays open only when the bundle says so already.
+    if password and not (8 <= len(password) <= 63 or re.fullmatch(r"[0-9a-fA-F]{64}", password)):
+        raise UserError("WIFI_PASSWORD must have 8 to 63 characters (WPA2), or 64 hex digits: fix "
+                        "it in the environment or .env")
+    return {"ssid": ssid, "password": password}
+
+
+def normalise_pin(pin: str) -> str:
+    hexpin = pin.replace(":", "").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", hexpin):
+        raise UserError(f"--pin {pin!r} is not a SHA-256 fingerprint: give 64 hex digits "
+                        "(`certs show` prints them)")
+    return hexpin
+
+
+def is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,2 @@
+"""The PKI wing: the CA, the broker's and the devices' certificates and keys (certs/)."""
+from .folder import Pki  # noqa: F401

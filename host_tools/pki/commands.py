@@ -1,0 +1,121 @@
+"""`certs ca|broker|device|show`: the bodies of the certificate commands."""
+
+from pathlib import Path
+
+from ..context import say, warn
+from ..errors import UserError
+from . import x509 as certs
+
+
+def _esp8266_devices(ctx):
+    from ..device import bundle
+    return [d for d, cfg in bundle.bundles(ctx.devices_dir).items() if cfg.get("board") == "esp8266"]
+
+
+def _refuse_ec_for_esp8266(ctx, key_type, what):
+    if key_type == "rsa":
+        return
+    boards = _esp8266_devices(ctx)
+    if boards:
+        raise UserError(f"an {key_type.upper()} {what} would lock out the esp8266 device(s) "
+                        f"{', '.join(boards)}: axTLS only does RSA key exchange (AES128-SHA, "
+                        "AES256-SHA, AES128-SHA256, AES256-SHA256); keep --key-type rsa")
+
+
+def _print_cert(label, path, warn_days):
+    cert = certs.load_cert(path)
+    d = certs.describe(cert, warn_days=warn_days)
+    say(f"{label}: {path}")
+    say(f"  subject   {d['subject']} ({d['key']}), issued by {d['issuer']}")
+    say(f"  names     {', '.join(d['sans']) if d['sans'] else '-'}")
+    say(f"  expires   {d['not_after']:%Y-%m-%d %H:%M} UTC, in {d['days_left']} days")
+    say(f"  SHA-256   {d['sha256']}")
+    if d["warning"]:
+        say(f"  WARNING   {d['warning']}")
+    return d
+
+
+def ca(ctx, args):
+    pki = ctx.pki
+    _refuse_ec_for_esp8266(ctx, args.key_type, "CA (it signs the broker's certificate)")
+    replacing = pki.ca_cert.exists()
+    cert = pki.create_ca(common_name=args.cn, key_type=args.key_type, days=args.days, force=args.force)
+    say(f"certs: CA {certs.common_name(cert.subject)} ({certs.key_description(cert.public_key())}) "
+        f"in {pki.ca_cert} and {pki.ca_der}; its key {pki.ca_key} (0600) signs every other "
+        "certificate: keep it off shared machines")
+    if replacing:
+        say("certs: a new CA: issue the broker's certificate again (`certs broker --force`), "
+            "then `provision --all` and copy the bundles to the boards")
+    return 0
+
+
+def broker(ctx, args):
+    pki = ctx.pki
+    if args.promote:
+        if args.next:
+            raise UserError("--next and --promote are two steps of a rotation: run them one at a time")
+        cert = pki.promote_next(force=args.force)
+        say(f"certs: the next broker certificate is now {pki.broker_cert} (SHA-256 "
+            f"{certs.fingerprint_sha256(cert)}); the old one is {pki.prev_cert}")
+        # Mosquitto reads its certificate files again on SIGHUP, for new connections.
+        say(f"certs: the broker's files have it; {ctx.bdir.apply(pki, 'certs broker --promote')}")
+        say("certs: then `provision --all` drops the old pin from the bundles")
+        return 0
+    what = "next broker certificate" if args.next else "broker certificate"
+    if args.key_type == "ec":
+        _refuse_ec_for_esp8266(ctx, "ec", what)
+    if args.next:
+        given = bool(args.dns or args.ip)
+        cert = pki.issue_next(args.dns if given else None, args.ip if given else None,
+                              key_type=args.key_type, days=args.days, force=args.force)
+        say(f"certs: {what} in {pki.next_cert} (key {pki.next_key}, 0600) for "
+            f"{', '.join(certs.subject_alt_names(cert))}, SHA-256 {certs.fingerprint_sha256(cert)}")
+        say("certs: next: `provision --all` (bundles pin the current and the next certificate), "
+            "copy the bundles to the boards (`flash --device ID --port P`), then "
+            "`certs broker --promote` and restart the broker")
+        return 0
+    if not (args.dns or args.ip):
+        raise UserError("give the names devices use to reach the broker: --dns NAME and/or "
+                        "--ip ADDRESS (e.g. --dns broker.lan --ip 192.168.1.10)")
+    if pki.broker_key.exists() and not args.force:
+        raise UserError(f"{pki.broker_key} exists: keep it, pass --force to replace it (devices "
+                        "that pin it stop connecting), or rotate with --next and --promote")
+    cert = pki.issue_broker(args.dns, args.ip, key_type=args.key_type, days=args.days, force=args.force)
+    say(f"certs: {what} in {pki.broker_cert} ({certs.key_description(cert.public_key())}, key "
+        f"{pki.broker_key} 0600) for {', '.join(certs.subject_alt_names(cert))}; SHA-256 "
+        f"{certs.fingerprint_sha256(cert)}")
+    if args.key_type == "ec":
+        say("certs: note: ESP8266 boards cannot connect to a broker with an EC key (axTLS does "
+            "only RSA key exchange)")
+    if ctx.bdir.settings()["configured"]:
+        say(f"certs: the broker's files have it; {ctx.bdir.apply(pki, 'certs broker')}")
+    return 0
+
+
+def device(ctx, args):
+    from ..device.inputs import check_device_id
+    pki = ctx.pki
+    check_device_id(args.device)
+    if args.device in _esp8266_devices(ctx) and args.key_type != "rsa":
+        raise UserError(f"{args.device} is an esp8266, which loads only RSA client keys (axTLS)")
+    cert = pki.issue_device(args.device, key_type=args.key_type, days=args.days, force=args.force)
+    say(f"certs: client certificate for {args.device} in {pki.device_cert(args.device)} (key "
+        f"{pki.device_key(args.device)}, 0600), SHA-256 {certs.fingerprint_sha256(cert)}")
+    return 0
+
+
+def show(ctx, args):
+    pki = ctx.pki
+    paths = [(Path(p).name, Path(p)) for p in args.files] or pki.inventory()
+    if not paths:
+        raise UserError(f"no certificates in {pki.root}/: create the CA with `certs ca`")
+    expired = warned = 0
+    for label, path in paths:
+        d = _print_cert(label, path, args.warn_days)
+        if d["warning"]:
+            warned += 1
+            expired += d["days_left"] < 0 or "before" in d["warning"]
+    if warned:
+        warn(f"{warned} certificate(s) expire within {args.warn_days} days or are out of date: "
+             "rotate the broker's with `certs broker --next`, reissue the others with --force")
+    return 1 if expired else 0
