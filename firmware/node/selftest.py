@@ -1,8 +1,9 @@
 # A self test of a provisioned board (`make smoke PORT=...` runs it over mpremote):
 #   config   the bundle's config.json loads and validates
 #   clock    the clock is plausible (NTP when it is not)
-#   tls      Wi-Fi, TLS to the broker as configured (CA/pin/mutual), login, one QoS 1 publish
-#            to <prefix>/smoke acknowledged, DISCONNECT
+#   tls      Wi-Fi, TLS to the broker as configured (CA/pin/mutual), login as the device (its
+#            session left as it was), one QoS 1 publish to <prefix>/reply acknowledged,
+#            DISCONNECT
 #   buffer   a ring buffer on the board's own filesystem: append, peek, ack, reopen
 #   rtc      RTC memory round trip (its previous contents are put back)
 # It prints one line per check and a summary; run() returns the number of failures.
@@ -27,14 +28,19 @@ def _check(name, fn, results):
 
 
 def _tls(board, cfg):
+    # Logged in as the device itself (a broker that binds client ids to logins allows no
+    # other), to its persistent session, which it leaves as it was: nothing subscribed, and a
+    # command queued there is not acknowledged, so the node still gets it. The one message goes
+    # where the device may write, its reply topic.
     from node.mqtt.client import MQTTClient
     from node.tls import make_context
     mq = cfg["mqtt"]
     board.wifi_up(cfg["wifi"], cfg["node"]["wifi_timeout_ms"])
-    c = MQTTClient(mq["client_id"] + "-smoke", mq["host"], mq["port"], mq["user"], mq["password"],
-                   30, ssl=make_context(cfg["tls"], board.bundle_dir()), timeout=mq["timeout"])
-    c.connect(clean_session=True)
-    pid = c.publish(mq["topic_prefix"] + "/smoke", "smoke test", qos=1)
+    c = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"], mq["password"], 30,
+                   ssl=make_context(cfg["tls"], board.bundle_dir()), timeout=mq["timeout"])
+    c.defer_acks = True
+    c.connect(clean_session=False)
+    pid = c.publish(mq["topic_prefix"] + "/reply", '{"cmd": "selftest", "ok": true}', qos=1)
     c.disconnect()
     return "%s:%d mode %s, PUBACK for id %d" % (mq["host"], mq["port"], cfg["tls"]["mode"], pid)
 

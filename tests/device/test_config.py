@@ -13,7 +13,7 @@ def _with(section, key, value):
     return raw
 
 
-def test_defaults_follow_the_seeds():
+def test_defaults_follow_the_usual_mosquitto_tls_guides():
     cfg = config.validate(BASE)
     eq(cfg["mqtt"]["port"], 8883, "port")
     eq(cfg["mqtt"]["keepalive"], 60, "keepalive")

@@ -6,6 +6,9 @@ import sys
 
 from harness.serialboard import SerialMicroPython
 from host_tools import cli, provision, unixport
+from host_tools.broker.acl import DEVICE_TOPICS
+from host_tools.monitor import Monitor
+from host_tools.simnode import SimNode
 from host_tools.device import serialport
 from host_tools.device.board import SMOKE
 
@@ -22,13 +25,23 @@ def run_selftest(node_dir):
     return proc.stdout
 
 
-def test_selftest_passes_on_a_good_setup(tmp_path, broker):
-    out = run_selftest(bundle(tmp_path, broker))
+def test_selftest_passes_on_a_good_setup_and_leaves_the_session(tmp_path, broker_factory):
+    # As deployed: client ids bound to logins, a device writes only its own topics.
+    b = broker_factory(device_topics=DEVICE_TOPICS, bind_client_ids=True)
+    node_dir = bundle(tmp_path, b)
+    node = SimNode(node_dir)
+    assert node.wake().outcome == "slept"          # the node's persistent session exists
+    with Monitor(b.host, b.tls_port, b.ca_pem, "monitor", b.users["monitor"]) as mon:
+        mon.client.publish("nodes/node-1/cmd/ping", "", qos=1).wait_for_publish(10)
+    out = run_selftest(node_dir)
     for check in ("config", "clock", "tls", "buffer", "rtc"):
         assert f"smoke: PASS {check}" in out, out
     assert "smoke: 5 of 5 checks passed" in out
-    # Its own client id and a clean session: the node's persistent session is left alone.
-    assert "as node-1-smoke (p2, c1, k30, u'node-1')" in broker.log_text()
+    # The device's own login (the only one such a broker allows), to its persistent session...
+    assert "as node-1 (p2, c0, k30, u'node-1')" in b.log_text()
+    # ... which it left as it was: the command queued for the node still reaches the node.
+    w = node.wake()
+    assert "node: command ping" in w.output, w.output
 
 
 def test_selftest_reports_each_failure_and_runs_the_rest(tmp_path, broker):
