@@ -36,7 +36,7 @@ class Wakes:
                          board=board.name, wifi={"ssid": "lab", "password": "secret"})
 
     def bundle(self, name, **node):
-        opts = {"interval_s": 60, "stats_every_s": 10 ** 7}
+        opts = {"interval_s": 60, "stats_every_s": 0}
         opts.update(node)
         return provision.write_bundle(self.tmp / name, DEVICE, node=opts, **self.args)
 

@@ -33,7 +33,7 @@ BYTES_RUNS = 5
 OWAKES = 100
 OFFLINE = 360           # readings taken offline (6 hours at the default interval): forty RTC
                         # batches of rtc_batch + 1 (default 8)
-STATS_NEVER = 10 ** 7   # the usual wake: the hourly stats message is not due
+STATS_NEVER = 0          # stats_every_s 0: the hourly stats message never due
 RECORD = 16             # bytes of one reading (node.reading: n, t, two values)
 BLOCK = 4096
 

@@ -27,6 +27,7 @@ from node.state import State
 
 _PLAUSIBLE = const(1735689600)  # 2025-01-01: a clock before it was never set (node.clock)
 _SETUP_GC = const(2048)         # bytes allocated between collections until the handshake
+_COMMANDS = const(16)           # commands taken in one wake; more wait for the next
 
 
 def _unload(name):
@@ -37,6 +38,14 @@ def _unload(name):
         delattr(node, name)
     except AttributeError:
         pass
+
+
+def _text(topic):
+    # A topic as text, whatever bytes the broker sent (a callback must never raise).
+    try:
+        return topic.decode()
+    except UnicodeError:
+        return repr(topic)
 
 
 def _delay_ms(attempt):
@@ -78,6 +87,8 @@ class Node:
         self.stats_due = False
         self._queued = 0
         self._commands = []
+        self._room = _COMMANDS             # commands this node takes before it answers them
+        self._acked = False                # commands acknowledged on this connection
 
     # --- readings ---
 
@@ -131,6 +142,8 @@ class Node:
         c.set_callback(self._on_message)
         c.defer_acks = True                # a command is acknowledged once it has run
         c.on_ack = self.ledger.acked.add
+        c.on_sent = self.ledger.sent
+        c.on_oversized = self._on_oversized
         c.set_last_will(self.t_status, '{"state": "offline"}', retain=True, qos=1)
         self.client = c
         self._queued = 0
@@ -151,15 +164,70 @@ class Node:
             first()                        # QoS 0: nothing goes before CONNACK
         if st.attempt:
             st.reconnects += 1             # the broker is back after failed attempts
-        c.publish(self.t_status, '{"state": "online", "t": %d}' % board.unix_time(), retain=True)
-        if not (present and known):
-            c.subscribe(self.cmd_prefix + "#", qos=1)
+        if present and known:
+            st.subscribed = 1
+        c.publish(self.t_status, self.status("online"), retain=True)
+
+    def status(self, state, next_wake=None):
+        """The retained status: online, sleeping (with next_wake), or the will's offline; and
+        when the broker refused the command subscription, what to fix."""
+        doc = '{"state": "%s", "t": %d' % (state, self.board.unix_time())
+        if next_wake is not None:
+            doc += ', "next_wake": %d' % next_wake
+        if self.state.sub_retry_at:
+            doc += (', "commands": "refused: let %s read %s# in the broker\'s ACL"'
+                    % (self.cfg["mqtt"]["user"] or self.cfg["mqtt"]["client_id"], self.cmd_prefix))
+        return doc + "}"
+
+    def subscribe(self):
+        """The command subscription, once the readings are delivered (so that a broker that
+        refuses it, or hangs up on it, holds none back); after a refusal, asked again on a slow
+        schedule (1 h, doubling to a day), not every wake. False: the broker hung up on it."""
+        st = self.state
+        now = self.board.unix_time()
+        if st.subscribed or now < st.sub_retry_at:
+            return True
+        try:
+            self.client.subscribe(self.cmd_prefix + "#", qos=1)
+        except (MQTTException, OSError) as e:
+            # SUBACK 0x80; or a broker that closes the connection instead (RabbitMQ), which a
+            # connection that just broke looks like once: a refusal the second time in a row.
+            hung_up = isinstance(e, OSError)
+            st.sub_refusals = min(st.sub_refusals + 1, 255)
+            if hung_up and st.sub_refusals < 2:
+                self.log("node: the connection closed on the command subscription (%s): asked "
+                         "again next wake" % e)
+                return False
+            st.sub_retry_at = now + min(86400, 3600 << min(st.sub_refusals - 1 - hung_up, 5))
+            self.log("node: the broker refused the command subscription %s# (%s): commands "
+                     "will not arrive until its ACL lets this device read them; asked again "
+                     "in %d s" % (self.cmd_prefix, e, st.sub_retry_at - now))
+            return not hung_up          # False: the connection is gone
         st.subscribed = 1
+        st.sub_refusals = st.sub_retry_at = 0
+        return True
 
     def _on_message(self, topic, msg):
-        topic = topic.decode() if isinstance(topic, bytes) else topic
-        if topic.startswith(self.cmd_prefix) and len(self._commands) < 16:
-            self._commands.append((topic[len(self.cmd_prefix):], msg))
+        # False: not taken, so not acknowledged: the broker sends it again next time.
+        topic = _text(topic)
+        if not topic.startswith(self.cmd_prefix):
+            return True
+        return self._take(topic[len(self.cmd_prefix):], msg)
+
+    def _on_oversized(self, topic, size):
+        # Read past by the client; taken, it is answered (never run) and acknowledged.
+        topic = _text(topic)
+        st = self.state
+        st.oversized = min(st.oversized + 1, 65535)
+        return self._take(topic[len(self.cmd_prefix):] if topic.startswith(self.cmd_prefix)
+                          else topic, size)
+
+    def _take(self, name, msg):
+        if self._room <= 0:
+            return False
+        self._room -= 1
+        self._commands.append((name, msg))
+        return True
 
     def send(self, records):
         """Publish records (oldest first; the first of them may have been queued at connect);
@@ -197,26 +265,39 @@ class Node:
             raise OSError("the broker did not acknowledge the new readings in time")
 
     def drain_commands(self):
-        """Take the commands the broker queued while the node slept: they all arrive before
-        the answer to a PINGREQ sent after CONNECT."""
+        """Take the commands the broker queued while the node slept (they all arrive before
+        the answer to a PINGREQ sent after CONNECT), answer each, then acknowledge them."""
+        c = self.client
+        self._round_trip()
+        if self._commands:
+            from node import commands
+            reply = self.cfg["mqtt"]["topic_prefix"] + "/reply"
+            st = self.state
+            while self._commands:
+                # One at a time, each answered: none can stop the next, or the wake.
+                name, msg = self._commands.pop(0)
+                ok, answer = commands.handle(self, name, msg)
+                if not ok:
+                    st.refused = min(st.refused + 1, 65535)
+                self.log("node: command %s -> %s" % (name, answer))
+                c.publish(reply, answer)
+            _unload("commands")
+        self._room = _COMMANDS
+        if c.ack_held():
+            self._acked = True          # the wake ends with disconnect(linger=True)
+
+    def _round_trip(self):
+        # Until PINGRESP, or the timeout between two packets, or 32 packets.
         c = self.client
         c.ping()
         for _ in range(32):
             if c.wait_msg(self.cfg["mqtt"]["timeout"]) is None:
                 break
-        if self._commands:
-            from node import commands
-            reply = self.cfg["mqtt"]["topic_prefix"] + "/reply"
-            while self._commands:
-                name, msg = self._commands.pop(0)
-                answer = commands.handle(self, name, msg)
-                self.log("node: command %s -> %s" % (name, answer))
-                c.publish(reply, answer)
-        c.ack_held()
 
     def publish_stats(self, now):
         st = self.state
-        if not (self.stats_due or now - st.stats_t >= self.opt["stats_every_s"]):
+        every = self.opt["stats_every_s"]
+        if not (self.stats_due or (every and now - st.stats_t >= every)):
             return
         from node import stats
         doc = stats.document(st, self.cfg, self.ledger.waiting(), self.board.free_heap(), now)
@@ -243,29 +324,27 @@ class Node:
                 self.ensure_clock()
             except OSError as e:
                 self.log("node: %s" % e)
-        new = self.take_readings(self.board.unix_time())
-        if new and self.opt["durable"]:
-            ledger.store(new)
-            new = []
+        ledger.take(self.take_readings(self.board.unix_time()))
+        self.save()                        # the readings are kept, whatever happens next
         stay = self.interval < self.opt["stay_connected_below_s"]
-        rest = st.pending + new
-        st.pending = []
+        rest = list(st.pending)
         if rest or st.flash or self.stats_due:
             try:
                 self.deliver(rest, self.keepalive(stay))
-                self.drain_commands()
-                self.publish_stats(self.board.unix_time())
                 st.attempt = 0
-                if stay:
-                    return self.stay_connected()
-                self.client.publish(self.t_status, '{"state": "sleeping", "t": %d, "next_wake": %d}'
-                                    % (self.board.unix_time(), self.next_wake()), retain=True)
-                self.client.disconnect()
+                if self.subscribe():
+                    self.drain_commands()
+                    self.publish_stats(self.board.unix_time())
+                    if stay:
+                        return self.stay_connected()
+                    self.client.publish(self.t_status, self.status("sleeping", self.next_wake()),
+                                        retain=True)
+                    self.client.disconnect(self._acked)
             except (OSError, MQTTException, ValueError) as e:
                 self.failed(e)
             finally:
                 self.client = None
-        ledger.keep([rec for rec in rest if not ledger.is_acked(rec)])
+        ledger.settle()
         self.sleep()
 
     def failed(self, e):
@@ -297,9 +376,11 @@ class Node:
                 board.idle(min(left, max(100, c.keepalive * 250)))
                 left = (st.read_at - board.unix_time()) * 1000
             new = self.take_readings(board.unix_time())
+            self.ledger.take(new)
+            self.save()
             flags = self.send(new)
+            self.ledger.settle()
             if not all(flags):
-                self.ledger.keep([r for r, ok in zip(new, flags) if not ok])
                 raise OSError("the broker did not acknowledge a reading in time")
             self.publish_stats(board.unix_time())
 

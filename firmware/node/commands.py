@@ -8,13 +8,23 @@ import json
 
 
 def handle(node, name, msg):
-    """Carry out one command; returns the reply (JSON text). Never raises: whatever the
-    payload, the answer says what was wrong."""
+    """Carry out one command: (ok, the reply as JSON text). Never raises: whatever the
+    payload, the answer says what was wrong. msg is the payload, or its size (an int) when it
+    was over mqtt.max_packet and read past."""
     try:
-        ok, detail = _run(node, name, msg.decode() if isinstance(msg, bytes) else msg)
+        if isinstance(msg, int):
+            ok, detail = False, ("a message of %d bytes is over mqtt.max_packet (%d): not run; "
+                                 "send it smaller" % (msg, node.cfg["mqtt"]["max_packet"]))
+        else:
+            ok, detail = _run(node, name, msg.decode() if isinstance(msg, bytes) else msg)
+    except UnicodeError:
+        ok, detail = False, "the payload is not UTF-8 text"
     except Exception as e:      # one bad command must not stop the wake
         ok, detail = False, "%s: %s" % (type(e).__name__, e)
-    return json.dumps({"cmd": name, "ok": ok, "detail": detail})
+    try:
+        return ok, json.dumps({"cmd": name, "ok": ok, "detail": detail})
+    except (TypeError, ValueError):     # a name no JSON takes (not text)
+        return False, json.dumps({"cmd": repr(name), "ok": False, "detail": "unreadable"})
 
 
 def _run(node, name, text):
@@ -25,8 +35,8 @@ def _run(node, name, text):
         return True, None
     if name == "interval":
         try:
-            seconds = int(text)
-        except ValueError:
+            seconds = int(text.strip())
+        except (ValueError, AttributeError):
             seconds = 0
         if not 1 <= seconds <= 86400:
             return False, "give whole seconds, 1 to 86400"

@@ -1,57 +1,61 @@
 # The device config (config.json in the device bundle), written by `host_tools provision`.
-# load() fills defaults and validates once; a bad value raises ValueError naming the key.
+# load() fills in defaults and checks every key once, its type and its range; a bad value
+# raises ValueError naming the key and what it may be (the node then sleeps an hour rather
+# than retry a config that cannot work). Imported once per wake and unloaded after (node.app).
+# Runs on CPython too: `host_tools provision` checks a bundle with these same rules.
 import json
 
 FILE = "config.json"
+REQUIRED = "required"
 
-# section -> {key: default}; a default of None means "required" unless listed in OPTIONAL.
-DEFAULTS = {
+# section -> key -> (default, kind[, low, high]). kind: "str" (not empty; a default of None:
+# may be left out), "text" (may be empty), "int" within low..high, "bool", "topic" (a topic
+# prefix: no wildcard, no NUL), "pins" (SHA-256 fingerprints), or a tuple of the values allowed.
+SCHEMA = {
     "mqtt": {
-        "host": None,
-        "port": 8883,
-        "client_id": None,
-        "user": None,
-        "password": None,
-        "keepalive": 60,
-        "qos": 1,
-        "clean_session": False,
-        "topic_prefix": None,
-        "window": 8,            # QoS 1 publishes in flight at once (an ESP8266's default: 4)
-        "timeout": 10,          # seconds any wait on the broker may take
-        "max_packet": 4096,     # incoming PUBLISHes above this are read past, never stored
-        "early": 32,            # publishes sent with CONNECT, before CONNACK (brokers cap it)
+        "host": (REQUIRED, "str"),
+        "port": (8883, "int", 1, 65535),
+        "client_id": (None, "str"),
+        "user": (None, "str"),
+        "password": (None, "str"),
+        "keepalive": (60, "int", 0, 65535),
+        "qos": (1, "int", 0, 1),
+        "clean_session": (False, "bool"),
+        "topic_prefix": (None, "topic"),
+        "window": (8, "int", 1, 64),      # QoS 1 publishes in flight at once (ESP8266: 4)
+        "timeout": (10, "int", 1, 600),   # seconds any wait on the broker may take
+        "max_packet": (4096, "int", 64, 1 << 20),  # incoming PUBLISHes above: read past
+        # publishes sent with CONNECT, before CONNACK: brokers refuse more (aedes over 42)
+        "early": (32, "int", 0, 40),
     },
     "tls": {
-        "mode": "ca",
-        "ca": "ca.der",
-        "pins": [],
-        "cert": None,
-        "key": None,
-        "server_hostname": None,
+        "mode": ("ca", ("ca", "pin", "ca+pin", "insecure")),
+        "ca": ("ca.der", "str"),
+        "pins": ([], "pins"),
+        "cert": (None, "str"),
+        "key": (None, "str"),
+        "server_hostname": (None, "str"),
     },
     "node": {
-        "interval_s": 60,               # a reading every interval
-        "stay_connected_below_s": 60,   # shorter intervals idle connected, longer deep-sleep
-        "readings_per_wake": 1,
-        "durable": False,               # True: every reading reaches flash before it is sent
-        "rtc_batch": 8,                 # unsent readings that may wait in RTC memory (0: none)
-        "buffer_bytes": 32768,          # flash given to the offline ring buffer
-        "buffer_policy": "drop_oldest",
-        "wifi_timeout_ms": 10000,
-        "ntp_host": "pool.ntp.org",
-        "ntp_port": 123,
-        "stats_every_s": 3600,
-        "watchdog_s": 0,                # 0: no watchdog
+        "interval_s": (60, "int", 1, 7 * 86400),            # a reading every interval
+        "stay_connected_below_s": (60, "int", 0, 86400),    # shorter: idle connected
+        "readings_per_wake": (1, "int", 1, 100),
+        "durable": (False, "bool"),         # every reading reaches flash before it is sent
+        "rtc_batch": (8, "int", 0, 64),     # unsent readings that may wait in RTC memory
+        "buffer_bytes": (32768, "int", 8192, 1 << 24),  # flash for the offline ring buffer
+        "buffer_policy": ("drop_oldest", ("drop_oldest", "drop_newest")),
+        "wifi_timeout_ms": (10000, "int", 100, 600000),
+        "ntp_host": ("pool.ntp.org", "str"),
+        "ntp_port": (123, "int", 1, 65535),
+        "stats_every_s": (3600, "int", 0, 365 * 86400),   # 0: only on cmd/stats
+        "watchdog_s": (0, "int", 0, 3600),  # 0: no watchdog
     },
-    # The network a board joins; the unix board needs none.
+    # The network a board joins (a password of "" or none: an open network); unix needs none.
     "wifi": {
-        "ssid": None,
-        "password": None,
+        "ssid": (None, "str"),
+        "password": (None, "text"),
     },
 }
-OPTIONAL = ("mqtt.user", "mqtt.password", "mqtt.client_id", "mqtt.topic_prefix",
-            "tls.cert", "tls.key", "tls.server_hostname", "wifi.ssid", "wifi.password")
-TLS_MODES = ("ca", "pin", "ca+pin", "insecure")
 BOARDS = ("unix", "esp32", "esp8266")
 
 
@@ -59,21 +63,32 @@ def _fail(key, why):
     raise ValueError("config.json: %s %s; fix it with `host_tools provision`" % (key, why))
 
 
-def _check_types(cfg):
-    for section, defaults in DEFAULTS.items():
-        sect = cfg[section]
-        for key, default in defaults.items():
-            val = sect[key]
-            name = section + "." + key
-            if val is None:
-                if name not in OPTIONAL:
-                    _fail(name, "is missing")
-                continue
-            if default is None or type(val) is type(default):
-                continue
-            if type(default) is float and type(val) is int:
-                continue
-            _fail(name, "must be %s, not %r" % (type(default).__name__, val))
+def _check(name, val, spec):
+    kind = spec[1]
+    if isinstance(kind, tuple):
+        if val not in kind:
+            _fail(name, "must be one of %s, not %r" % (", ".join(kind), val))
+    elif kind == "bool":
+        if val is not True and val is not False:
+            _fail(name, "must be true or false, not %r" % (val,))
+    elif kind == "int":
+        # bool is an int in Python: true is no port number
+        if not isinstance(val, int) or isinstance(val, bool):
+            _fail(name, "must be a whole number (int), not %r" % (val,))
+        if not spec[2] <= val <= spec[3]:
+            _fail(name, "must be %d-%d, not %r" % (spec[2], spec[3], val))
+    elif kind == "pins":
+        if not isinstance(val, list):
+            _fail(name, "must be a list of SHA-256 fingerprints, not %r" % (val,))
+        for i, pin in enumerate(val):
+            text = pin.replace(":", "").lower() if isinstance(pin, str) else ""
+            if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+                _fail("%s[%d]" % (name, i), "must be a SHA-256 fingerprint (64 hex digits), "
+                      "not %r" % (pin,))
+    elif not isinstance(val, str) or not (val or kind == "text"):
+        _fail(name, "must be a%s string, not %r" % ("" if kind == "text" else " non-empty", val))
+    elif kind == "topic" and ("+" in val or "#" in val or "\x00" in val or val.endswith("/")):
+        _fail(name, "must be a plain topic (no wildcard + or #, no trailing /), not %r" % val)
 
 
 def validate(raw):
@@ -82,62 +97,69 @@ def validate(raw):
     device_id = raw.get("device_id")
     if not isinstance(device_id, str) or not device_id:
         _fail("device_id", "is missing")
-    cfg = {"device_id": device_id, "board": raw.get("board", "unix")}
-    for section, defaults in DEFAULTS.items():
+    if "+" in device_id or "#" in device_id or "/" in device_id or "\x00" in device_id:
+        _fail("device_id", "must be a name without / + # (it is part of every topic), not %r"
+              % device_id)
+    board = raw.get("board", "unix")
+    if board not in BOARDS:
+        _fail("board", "must be one of %s, not %r" % (", ".join(BOARDS), board))
+    cfg = {"device_id": device_id, "board": board}
+    for key in raw:
+        if key not in SCHEMA and key not in cfg:
+            _fail(key, "is not a known section (a typo?)")
+    for section, keys in SCHEMA.items():
         given = raw.get(section, {})
         if not isinstance(given, dict):
             _fail(section, "must be an object")
         for key in given:
-            if key not in defaults:
+            if key not in keys:
                 _fail(section + "." + key, "is not a known setting (a typo?)")
-        sect = {}
-        for key, default in defaults.items():
-            sect[key] = given.get(key, default)
-        cfg[section] = sect
-    for key in raw:
-        if key not in cfg:
-            _fail(key, "is not a known section (a typo?)")
-    _check_types(cfg)
-    mqtt = cfg["mqtt"]
-    if cfg["board"] == "esp8266" and "window" not in raw.get("mqtt", {}):
-        mqtt["window"] = 4      # its packets in flight take RAM an ESP8266 does not have
-    if not 0 < mqtt["port"] < 65536:
-        _fail("mqtt.port", "must be 1-65535, not %r" % mqtt["port"])
-    if mqtt["qos"] not in (0, 1):
-        _fail("mqtt.qos", "must be 0 or 1, not %r" % mqtt["qos"])
-    if mqtt["client_id"] is None:
-        mqtt["client_id"] = device_id
-    if mqtt["topic_prefix"] is None:
-        mqtt["topic_prefix"] = "nodes/" + device_id
-    if cfg["tls"]["mode"] not in TLS_MODES:
-        _fail("tls.mode", "must be one of %s, not %r" % (", ".join(TLS_MODES), cfg["tls"]["mode"]))
-    tls = cfg["tls"]
-    for pin in tls["pins"]:
-        if not isinstance(pin, str):
-            _fail("tls.pins", "must hold SHA-256 fingerprints as hex strings, not %r" % (pin,))
-    if tls["mode"] in ("pin", "ca+pin") and not tls["pins"]:
-        _fail("tls.pins", "is empty, and tls.mode %r needs the broker's fingerprint" % tls["mode"])
-    _check_node(cfg)
-    if cfg["board"] not in BOARDS:
-        _fail("board", "must be one of %s, not %r" % (", ".join(BOARDS), cfg["board"]))
-    if cfg["board"] != "unix" and not cfg["wifi"]["ssid"]:
-        _fail("wifi.ssid", "is missing (a %s board joins a Wi-Fi network)" % cfg["board"])
+        sect = cfg[section] = {}
+        for key, spec in keys.items():
+            name = section + "." + key
+            val = given.get(key)
+            if val is None:
+                if spec[0] == REQUIRED:
+                    _fail(name, "is missing")
+                val = spec[0]
+            if val is not None:
+                _check(name, val, spec)
+            sect[key] = val
+    _relations(cfg, raw)
     return cfg
 
 
-def _check_node(cfg):
-    node, mqtt = cfg["node"], cfg["mqtt"]
-    for key, low in (("interval_s", 1), ("readings_per_wake", 1), ("wifi_timeout_ms", 100),
-                     ("stats_every_s", 1), ("buffer_bytes", 8192), ("stay_connected_below_s", 0),
-                     ("rtc_batch", 0), ("watchdog_s", 0)):
-        if node[key] < low:
-            _fail("node." + key, "must be at least %d, not %r" % (low, node[key]))
-    for key, low, high in (("window", 1, 64), ("timeout", 1, 600), ("max_packet", 64, 1 << 20),
-                           ("early", 0, 40)):
-        if not low <= mqtt[key] <= high:
-            _fail("mqtt." + key, "must be %d-%d, not %r" % (low, high, mqtt[key]))
-    if node["buffer_policy"] not in ("drop_oldest", "drop_newest"):
-        _fail("node.buffer_policy", "must be drop_oldest or drop_newest, not %r" % node["buffer_policy"])
+def _relations(cfg, raw):
+    # What no single key says: values that do not go together, and defaults that follow
+    # from others.
+    mqtt, tls, node = cfg["mqtt"], cfg["tls"], cfg["node"]
+    given_tls = raw.get("tls", {})
+    if cfg["board"] == "esp8266" and "window" not in raw.get("mqtt", {}):
+        mqtt["window"] = 4      # its packets in flight take RAM an ESP8266 does not have
+    if mqtt["client_id"] is None:
+        mqtt["client_id"] = cfg["device_id"]
+    if mqtt["topic_prefix"] is None:
+        mqtt["topic_prefix"] = "nodes/" + cfg["device_id"]
+    if mqtt["password"] is not None and not mqtt["user"]:
+        _fail("mqtt.password", "is given without mqtt.user: MQTT sends a password only with "
+              "a user name")
+    if mqtt["keepalive"] and mqtt["keepalive"] < 2 * mqtt["timeout"]:
+        _fail("mqtt.keepalive", "%d s is below twice mqtt.timeout (%d s): the broker would "
+              "drop the node while it waits for an answer" % (mqtt["keepalive"], mqtt["timeout"]))
+    if tls["pins"] and "mode" not in given_tls:
+        _fail("tls.pins", "are given but tls.mode is not: say \"pin\" or \"ca+pin\" (without a "
+              "mode the pins would not be checked)")
+    if tls["pins"] and tls["mode"] == "insecure":
+        _fail("tls.mode", "is \"insecure\" while tls.pins are given: \"insecure\" checks "
+              "nothing; use \"pin\"")
+    if tls["mode"] in ("pin", "ca+pin") and not tls["pins"]:
+        _fail("tls.pins", "is empty, and tls.mode %r needs the broker's fingerprint" % tls["mode"])
+    if bool(tls["cert"]) != bool(tls["key"]):
+        _fail("tls.cert", "and tls.key go together (mutual TLS): give both or neither")
+    if cfg["board"] != "unix" and not cfg["wifi"]["ssid"]:
+        _fail("wifi.ssid", "is missing (a %s board joins a Wi-Fi network)" % cfg["board"])
+    if node["rtc_batch"] and node["durable"]:
+        node["rtc_batch"] = 0   # durable: every reading goes to flash as it is taken
 
 
 def load(base_dir):

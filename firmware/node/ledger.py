@@ -7,9 +7,11 @@
 # Packet ids: pid_of(n) = n % 65535 + 1, so a reading sent before a deep sleep and not
 # acknowledged goes again after it with the same id (DUP set: it went out before, n <=
 # sent_max), and nothing but n needs to be remembered.
-# Custody: a reading leaves the node only with its PUBACK. Until then it waits in RTC memory
-# (a batch of up to node.rtc_batch, written to flash in one commit when full) or in the flash
-# ring buffer (node.ringbuf), which is opened only when it may hold readings or must take some.
+# Custody: a reading leaves the node only with its PUBACK. From the moment it is taken it waits
+# in RTC memory (a batch of up to node.rtc_batch, written to flash in one commit when full) or
+# in the flash ring buffer (node.ringbuf, opened only when it may hold readings or must take
+# some), so a wake that breaks anywhere after take() loses nothing. When the flash refuses a
+# write (full), the readings stay in RTC memory as far as it has room.
 import os
 from micropython import const
 
@@ -32,6 +34,7 @@ class Ledger:
         self.opt = opt
         self.log = log
         self.acked = set()          # packet ids the broker acknowledged in this wake
+        self._numbers = {}          # packet id -> reading number, of messages not yet written
         self._ring = None
         if state.reset_reason:
             # Cold boot (power loss, first start, or RTC garbage): counters start again, and
@@ -64,15 +67,21 @@ class Ledger:
         return n
 
     def message(self, rec):
-        """(packet id, DUP) of a reading; DUP when it went out before."""
-        st = self.st
+        """(packet id, DUP) of a reading; DUP when it went out before (sent() says when it
+        did)."""
         n = reading.number(rec)
-        dup = n <= st.sent_max
+        pid = pid_of(n)
+        self._numbers[pid] = n
+        return pid, n <= self.st.sent_max
+
+    def sent(self, pid, dup):
+        """A reading's message was written to the broker (the client's on_sent)."""
+        st = self.st
+        n = self._numbers.pop(pid, 0)
+        if n > st.sent_max:
+            st.sent_max = n
         if dup:
             st.resent += 1
-        else:
-            st.sent_max = n
-        return pid_of(n), dup
 
     def is_acked(self, rec):
         return pid_of(reading.number(rec)) in self.acked
@@ -96,29 +105,54 @@ class Ledger:
         return n
 
     def waiting(self):
-        return self.in_flash() + len(self.st.pending)
+        """Readings not yet delivered (those acknowledged in this wake leave at settle())."""
+        return self.in_flash() + len([r for r in self.st.pending if not self.is_acked(r)])
 
     def store(self, records):
-        """Into the flash ring buffer, in one commit."""
+        """Into the flash ring buffer, in one commit; True when they are there. When the flash
+        refuses (full, broken), they wait in RTC memory as far as it has room, the oldest
+        dropped (and counted) beyond it."""
         st = self.st
         st.flash = 1                # before the write: a wake cut short never hides them
         ring = self.ring()
         before = ring.dropped
-        ring.extend(records)
+        try:
+            ring.extend(records)
+        except OSError as e:
+            self.log("node: flash refused %d readings (%s): keeping them in RTC memory"
+                     % (len(records), e))
+            waiting = st.pending + [r for r in records if r not in st.pending]
+            st.pending = []
+            for rec in waiting:
+                if not st.has_room(rec):
+                    break
+                st.pending.append(rec)
+            st.dropped += len(waiting) - len(st.pending)
+            return False
         st.dropped += ring.dropped - before
         self.log("node: stored n=%s in flash" % ",".join(str(reading.number(r)) for r in records))
+        return True
 
-    def keep(self, unacked):
-        """Readings not delivered: into RTC memory while a batch is filling, else to flash."""
-        if not unacked:
+    def take(self, new):
+        """New readings into custody, before anything else can fail: flash (durable), else RTC
+        memory, or both in one flash commit when RTC memory has no more room."""
+        if not new:
             return
-        st, opt = self.st, self.opt
-        if (not opt["durable"] and len(st.pending) + len(unacked) <= opt["rtc_batch"]
-                and st.pending_bytes() + sum(len(r) + 1 for r in unacked) <= PENDING_ROOM):
-            st.pending.extend(unacked)
-            return
-        self.store(st.pending + unacked)
-        st.pending = []
+        st = self.st
+        if not self.opt["durable"] and \
+                st.pending_bytes() + sum(len(r) + 1 for r in new) <= PENDING_ROOM:
+            st.pending.extend(new)
+        elif self.store(st.pending + new):
+            st.pending = []
+
+    def settle(self):
+        """After a wake's delivery: what the broker acknowledged leaves RTC memory; when more
+        wait there than node.rtc_batch, they go to flash in one commit."""
+        st = self.st
+        st.pending = [r for r in st.pending if not self.is_acked(r)]
+        if st.pending and len(st.pending) > self.opt["rtc_batch"]:
+            if self.store(st.pending):
+                st.pending = []
 
     def first(self, n):
         """The oldest n readings in flash, as (sequence number, reading): the first chunk

@@ -10,7 +10,7 @@ import struct
 from node.crc import crc32
 
 MAGIC = b"NS"
-VERSION = 3
+VERSION = 4
 MAX_BYTES = 256
 _HEADER = "<2sBBI"
 _HEADER_LEN = 8
@@ -21,14 +21,13 @@ FIELDS = (
     ("next_n", "I"),       # number of the next reading (node.ledger)
     ("n_limit", "I"),      # numbers below this are reserved in flash
     ("sent_max", "I"),     # every reading numbered <= this went out at least once (resend: DUP)
-    ("acked_max", "I"),    # the last reading number the broker acknowledged
     ("attempt", "B"),      # consecutive failed connection attempts (backoff)
     ("wake_at", "I"),      # Unix time of the next scheduled wake
     ("taken", "I"),        # readings taken
     ("delivered", "I"),    # readings the broker acknowledged
     ("dropped", "I"),      # readings lost to a full buffer
     ("reconnects", "I"),   # connections made after the first
-    ("resent", "I"),       # publishes sent again with DUP
+    ("resent", "I"),       # readings that went out again (DUP set)
     ("awake_ms", "I"),     # time spent awake
     ("up_s", "I"),         # time since cold boot, slept time included
     ("stats_t", "I"),      # Unix time stats were last published
@@ -38,7 +37,12 @@ FIELDS = (
     ("subscribed", "B"),   # 1: the session the broker holds has the command subscription (as
                            # of the last CONNACK); 0 after a cold boot: subscribe to be sure
     ("flash", "B"),        # 1: the flash ring buffer may hold readings (set before any write to
-)                          # it, cleared when it was found empty): 0 spares opening it
+                           # it, cleared when it was found empty): 0 spares opening it
+    ("refused", "H"),      # commands answered with an error (counts stop at 65535)
+    ("oversized", "H"),    # messages over mqtt.max_packet, read past and not run (likewise)
+    ("sub_refusals", "B"), # command subscriptions the broker refused in a row
+    ("sub_retry_at", "I"), # Unix time to ask for the command subscription again (0: at once)
+)
 _BODY = "<" + "".join(code for _, code in FIELDS)
 _BODY_LEN = struct.calcsize(_BODY)
 PENDING_ROOM = MAX_BYTES - _HEADER_LEN - _BODY_LEN - 1

@@ -23,6 +23,11 @@ def document(st, cfg, buffered, free_heap, t):
         "reconnects": st.reconnects,
         "failures": st.failures,
         "resent": st.resent,
+        "refused": st.refused,
+        "oversized": st.oversized,
+        # the command subscription: what to fix when the broker refused it
+        "commands": ("refused by the broker's ACL" if st.sub_retry_at
+                     else "subscribed" if st.subscribed else "not yet"),
         "delivery_pct": round(100 * st.delivered / taken, 1) if taken else 100.0,
         "free_heap": free_heap,
         "uptime_s": st.up_s,

@@ -8,6 +8,8 @@
 #   clock       offset of the board's clock from the host's, in seconds (decimal text): deep sleep and idle
 #               advance it, so many wake cycles run in compressed time
 #   wifi-off    while this file exists, Wi-Fi cannot connect
+#   wifi-crash  while this file exists, bringing Wi-Fi up raises an unexpected error (a bug)
+#   flash-full  while this file exists, every write to the flash chip fails
 #   cause       why the board started ("deepsleep", "power", ...), written by the runner
 #   sleep       written at deep sleep: the milliseconds asked for
 # The device bundle (config.json, CA, keys) lives in $NODE_DIR, or the current directory.
@@ -72,6 +74,7 @@ def flash():
         import vfs
         from simchip import Chip
         chip = Chip(FLASH_BLOCKS, path=_path("flash.img"))
+        chip.full = _exists(_path("flash-full"))
         try:
             vfs.mount(vfs.VfsLfs2(chip), MOUNT)
         except OSError:
@@ -97,6 +100,8 @@ def rtc_save(data):
 
 
 def wifi_up(wifi_cfg, timeout_ms):
+    if _exists(_path("wifi-crash")):
+        raise RuntimeError("simulated bug in the Wi-Fi driver")
     if _exists(_path("wifi-off")):
         raise OSError("Wi-Fi: no access point in range (simulated outage)")
 
@@ -142,11 +147,13 @@ def set_time(unix_t):
 
 
 def deepsleep(ms):
+    global _mounted
     _advance(ms)
     _write("sleep", str(ms).encode())
     if _mounted is not None:
         import vfs
         vfs.umount(MOUNT)
+        _mounted = None
     sys.exit(0)
 
 

@@ -13,13 +13,15 @@
 # does it). Counters: programs, programmed (bytes), erases, reads, read_bytes; wear[n], the
 # erases of block n (RAM chips only). write_points counts every program and erase ever made.
 # Power loss: with cut_at = k, write point k and every one after it raise PowerCut and change
-# nothing (torn: write point k, a program, reaches the chip in part, its first half).
+# nothing (torn: write point k, a program, reaches the chip in part, its first half). full:
+# every program and erase fails as on a worn-out chip (littlefs then raises OSError).
 #
 # Storage: RAM by default; with `path`, that image file, read and written in place, so that
 # the next process (a wake after deep sleep) finds the chip as the last one left it.
 import array
 
 _CHUNK = 64     # bytes compared or erased at a time: keeps the simulator's own heap small
+_ENOSPC = 28
 
 
 class PowerCut(Exception):
@@ -41,6 +43,7 @@ class Chip:
         self.cut_at = -1            # write point before which the power goes (-1: never)
         self.torn = False           # whether that write point is a program that half happens
         self.powered = True
+        self.full = False
         if path:
             self.wear = None
             size = blocks * block_size
@@ -85,6 +88,8 @@ class Chip:
         return n * self.block_size + off
 
     def _write_point(self):
+        if self.full:
+            raise OSError(_ENOSPC, "simulated flash refuses every write")
         if not self.powered or self.write_points == self.cut_at:
             self.powered = False
             raise PowerCut("simulated power loss before write point %d" % self.write_points)

@@ -106,6 +106,8 @@ class FakeBroker:
         self.keep = True            # keep every packet in .packets/.publishes
         self.on_publish = None      # f(Publish) for each PUBLISH
         self.refuse = 0             # refuse this many connection attempts
+        self.takeover = False       # close each connection right after its CONNACK (as a
+                                    # broker does when another client logs in with the id)
         self.attempts = 0
         # what the client sent
         self.packets = []           # (connection number, first byte, body)
@@ -157,6 +159,8 @@ class FakeBroker:
         self.listener.close()
 
     def _answer(self, conn, head, body):
+        if conn.hung_up:
+            return                  # what followed in the same write is never read
         if self.keep:
             self.packets.append((conn.number, head, body))
         t = head & 0xF0
@@ -183,6 +187,8 @@ class FakeBroker:
                 out = b"\xd0\x00"
         if out:
             conn.server.write(out)
+            if t == 0x10 and self.takeover:
+                self.hangup()
 
 
 class FakeConn(io.IOBase):

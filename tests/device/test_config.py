@@ -67,3 +67,54 @@ def test_load_reports_missing_and_malformed_files():
     with open("config.json", "w") as f:
         f.write(json.dumps(BASE))
     eq(config.load(".")["device_id"], "node-1", "loaded id")
+
+
+def _says(raw, *words):
+    err = str(raises(ValueError, config.validate, raw))
+    for w in words:
+        assert w in err, (w, err)
+    assert "\n" not in err, "named in one line: %r" % err
+    return err
+
+
+def test_every_key_is_checked_for_type_and_range():
+    _says(_with("mqtt", "password", 123), "mqtt.password", "string", "123")
+    _says(_with("mqtt", "user", ""), "mqtt.user", "non-empty")
+    _says(_with("mqtt", "window", 0), "mqtt.window", "1-64")
+    _says(_with("mqtt", "window", 1000), "mqtt.window", "1-64")
+    _says(_with("mqtt", "keepalive", 70000), "mqtt.keepalive", "0-65535")
+    _says(_with("mqtt", "early", 41), "mqtt.early", "0-40")
+    _says(_with("mqtt", "topic_prefix", "nodes/+"), "mqtt.topic_prefix", "wildcard")
+    _says(_with("mqtt", "topic_prefix", "nodes/#"), "mqtt.topic_prefix", "wildcard")
+    _says(_with("node", "interval_s", 0), "node.interval_s")
+    _says(_with("node", "stats_every_s", -1), "node.stats_every_s")
+    _says(_with("tls", "pins", ["ab" * 31]), "tls.pins[0]", "64 hex digits")
+    _says(_with("tls", "pins", "ab" * 32), "tls.pins", "list")
+    raw = {"device_id": "node/1", "mqtt": {"host": "h"}}
+    _says(raw, "device_id", "/")
+
+
+def test_values_that_do_not_go_together():
+    raw = _with("mqtt", "keepalive", 15)
+    _says(raw, "mqtt.keepalive", "twice mqtt.timeout")
+    eq(config.validate(_with("mqtt", "keepalive", 0))["mqtt"]["keepalive"], 0, "0: no keepalive")
+    _says(_with("mqtt", "password", "pw"), "mqtt.password", "mqtt.user")
+    _says(_with("tls", "pins", ["ab" * 32]), "tls.pins", "tls.mode")
+    raw = _with("tls", "pins", ["ab" * 32])
+    raw["tls"]["mode"] = "insecure"
+    _says(raw, "tls.mode", "insecure")
+    _says(_with("tls", "mode", "pin"), "tls.pins", "empty")
+    _says(_with("tls", "cert", "c.der"), "tls.cert", "tls.key")
+
+
+def test_an_open_wifi_network_and_board_defaults():
+    raw = _with("wifi", "ssid", "cafe")
+    raw["wifi"]["password"] = ""
+    raw["board"] = "esp8266"
+    cfg = config.validate(raw)
+    eq(cfg["wifi"]["password"], "", "an open network")
+    eq(cfg["mqtt"]["window"], 4, "ESP8266's default window")
+    raw["mqtt"]["window"] = 6
+    eq(config.validate(raw)["mqtt"]["window"], 6, "a window given is kept")
+    del raw["wifi"]
+    _says(raw, "wifi.ssid")

@@ -59,5 +59,11 @@ def test_dup_marks_only_what_went_out_before():
     lg = ledger(st)
     recs = [reading.pack(n, 1800000000, (1.0,)) for n in (5, 6, 7)]
     eq([lg.message(r) for r in recs], [(6, False), (7, False), (8, False)], "first sends")
+    eq(st.sent_max, 0, "built is not sent")
+    lg.sent(6, False)
+    lg.sent(7, False)              # 7 never written: the connection broke first
+    eq((st.sent_max, st.resent), (6, 0), "the highest number written")
     eq(lg.message(recs[1]), (7, True), "6 again: DUP, same id")
-    eq(st.sent_max, 7, "the highest number sent")
+    eq(lg.message(recs[2]), (8, False), "7 never went out: no DUP")
+    lg.sent(7, True)
+    eq(st.resent, 1, "resent counts what went out again")

@@ -64,6 +64,42 @@ def test_reconnect_succeeds_after_failures_with_persistent_session():
     eq(len(clock.sleeps), 2, "two delays")
 
 
+def test_reconnect_keeps_the_callers_clean_session():
+    for clean in (True, False):
+        fb = FakeBroker()
+        c = client(fb, clock=FakeClock())
+        c.connect(clean_session=clean)
+        fb.hangup()
+        c.publish(b"t", b"x", qos=1)
+        connects = [body for _, head, body in fb.packets if head == 0x10]
+        eq(len(connects), 2, "connect, then the reconnect of the publish")
+        eq([bool(b[7] & 0x02) for b in connects], [clean, clean], "clean_session kept")
+
+
+def test_a_connection_taken_over_after_each_connack_waits_on_the_backoff():
+    # Another client with the same id (or a broker that closes right after CONNACK): each
+    # CONNECT succeeds and the next operation fails, so only a working operation resets the
+    # backoff; the CONNECTs come on it, not in a tight loop.
+    fb = FakeBroker()
+    clock = FakeClock()
+    c = client(fb, clock=clock, reconnect_tries=12)
+    c.connect(clean_session=False)
+    fb.takeover = True
+    fb.hangup()
+    raises(GaveUp, c.publish, b"t", b"x", qos=1)
+    connects = len(fb.of_type(0x10))
+    assert connects >= 12, connects
+    eq(len(clock.sleeps), connects - 1, "a delay before every CONNECT after the first")
+    for i, (_, ms) in enumerate(clock.sleeps):
+        assert ms >= min(1000 << i, 90000), (i, ms)    # at the cap, jitter takes off
+    first_minute = 0
+    t = 0
+    for _, ms in clock.sleeps:
+        t += ms
+        first_minute += t <= 60000
+    assert first_minute <= 6, "%d CONNECTs in the first minute" % first_minute
+
+
 def test_refused_login_is_not_retried_but_unavailable_is():
     fb = FakeBroker()
     clock = FakeClock()

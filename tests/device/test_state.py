@@ -9,10 +9,11 @@ from node.state import MAX_BYTES, PENDING_ROOM, State
 
 def _full_state():
     s = State()
-    s.cycles, s.next_n, s.n_limit, s.sent_max, s.acked_max = 7, 1100, 2048, 1090, 1080
+    s.cycles, s.next_n, s.n_limit, s.sent_max = 7, 1100, 2048, 1090
     s.attempt, s.wake_at, s.taken, s.delivered = 3, 1800000000, 99, 90
     s.dropped, s.reconnects, s.resent, s.awake_ms, s.up_s, s.stats_t = 1, 4, 2, 123456, 7200, 5
     s.read_at, s.carried, s.failures = 1800000060, 12, 3
+    s.refused, s.oversized, s.sub_refusals, s.sub_retry_at, s.flash, s.subscribed = 65535, 2, 3, 1800003600, 1, 1
     return s
 
 
@@ -25,9 +26,10 @@ def test_round_trip_keeps_every_field_and_pending_readings():
     assert len(raw) <= MAX_BYTES, len(raw)
     t = State.decode(raw)
     eq(t.reset_reason, "", "reset reason")
-    for name in ("cycles", "next_n", "n_limit", "sent_max", "acked_max", "attempt", "wake_at",
+    for name in ("cycles", "next_n", "n_limit", "sent_max", "attempt", "wake_at",
                  "taken", "delivered", "dropped", "reconnects", "resent", "awake_ms", "up_s", "stats_t",
-                 "read_at", "carried", "failures"):
+                 "read_at", "carried", "failures", "refused", "oversized", "sub_refusals",
+                 "sub_retry_at", "flash", "subscribed"):
         eq(getattr(t, name), getattr(s, name), name)
     eq(t.pending, s.pending, "pending")
     # At least ten two-value readings fit beside the counters.

@@ -209,7 +209,7 @@ def test_extra_pins_and_external_ca(site, tmp_path):
 
 
 def test_firmware_validation_errors_name_the_key():
-    with pytest.raises(UserError, match="mqtt.port must be int"):
+    with pytest.raises(UserError, match=r"mqtt.port must be a whole number \(int\)"):
         provision.firmware_validate({"device_id": "x", "mqtt": {"host": "h", "port": "8883"}})
     with pytest.raises(UserError, match="wifi.ssid is missing"):
         provision.firmware_validate({"device_id": "x", "board": "esp32", "mqtt": {"host": "h"}})

@@ -34,11 +34,13 @@
 #   wait_acks(timeout) waits for every PUBACK; both return False at the timeout.
 # - publish(..., pid=n, dup=True): the caller's packet id and DUP (a message sent before deep
 #   sleep goes out again unchanged).
-# - on_ack = f: f(pid) for every PUBACK; pending() lists the ids not yet acknowledged.
+# - on_ack = f: f(pid) for every PUBACK; pending() lists the ids not yet acknowledged;
+#   on_sent = f: f(pid, dup) for every QoS 1 PUBLISH once written (dup: it went out before).
 # - keep=False: a message's bytes are dropped once written (its PUBACK is still matched by id),
 #   for a caller that keeps its messages and sends them again itself after a new connection.
 # - defer_acks = True: an incoming QoS 1 message is acknowledged by ack_held(), once handled,
-#   so one that a broken connection left unhandled comes again at the next connect.
+#   so one that a broken connection left unhandled comes again at the next connect; one whose
+#   callback returned False is not acknowledged at all (the broker sends it again).
 # - socket_factory(host, port, timeout) -> connected socket, and clock (ticks_ms, ticks_add,
 #   ticks_diff, sleep_ms, like the time module) can be swapped for tests and other radios.
 #
@@ -108,7 +110,7 @@ class MQTTClient:
         self._clock = clock or time
         self.sock = self._raw = None    # None: not connected
         self.pid = self.oversized = 0
-        self.cb = self.on_ack = self.on_oversized = self._will = None
+        self.cb = self.on_ack = self.on_sent = self.on_oversized = self._will = None
         # QoS 1 publishes not yet acknowledged: their ids in send order, and id -> packet.
         # The first _nsent went out on this connection; the first _ever went out at all.
         self._pids = []
@@ -133,10 +135,12 @@ class MQTTClient:
         return list(self._pids)
 
     def ack_held(self):
-        """With defer_acks: PUBACK (one write) for the QoS 1 messages received so far."""
+        """With defer_acks: PUBACK (one write) for the QoS 1 messages received so far; returns
+        how many."""
         held, self._held = self._held, []
         if held:
             self._send(b"".join(packets.with_id(_PUBACK, p) for p in held))
+        return len(held)
 
     # --- connection ---
 
@@ -193,12 +197,25 @@ class MQTTClient:
     def _dial(self):
         return self._factory(self.server, self.port, self.timeout)
 
-    def disconnect(self):
+    def disconnect(self, linger=False):
         """DISCONNECT (the broker then drops the last will) and close. Unacknowledged QoS 1
-        messages stay in pending() and go out again with the next connect()."""
-        if self.sock is not None:
+        messages stay in pending() and go out again with the next connect().
+
+        linger: first read (and drop) what the broker still sends, until it closes its end or
+        the timeout. A socket closed with bytes unread is reset (Linux and lwIP do so), and a
+        broker then loses what it had not read yet: acknowledgements just sent, which a broker
+        answers with more messages (ack_held() does), so their commands would come again."""
+        sock = self.sock
+        if sock is not None:
             try:
                 self._send(b"\xe0\x00")
+                if linger:
+                    clock = self._clock
+                    end = self._after(self.timeout)
+                    scratch = bytearray(64)
+                    while (link.ready(self._poll, clock.ticks_diff(end, clock.ticks_ms()))
+                           and sock.readinto(scratch)):
+                        pass
             except OSError:
                 pass
         self._close()
@@ -386,6 +403,9 @@ class MQTTClient:
                             pass            # no block that large: one write per packet
                     for p in parts:
                         self._send(p)
+                    if self.on_sent:
+                        for j in range(self._nsent, i):
+                            self.on_sent(pids[j], pkts[pids[j]][0] & 8)
                     parts, size = [], 0
                     self._nsent = i
                 if pkt is not None:
@@ -441,15 +461,14 @@ class MQTTClient:
             elif head & 0xF0 == _PUBLISH:
                 if msg is None:
                     self.oversized += 1
-                    if self.on_oversized:
-                        self.on_oversized(topic, b)
-                elif self.cb:
-                    self.cb(topic, msg)
+                    taken = self.on_oversized(topic, b) is not False if self.on_oversized else True
+                else:
+                    taken = self.cb(topic, msg) is not False if self.cb else True
                 if head & 6:
-                    if self.defer_acks:
-                        self._held.append(a)
-                    else:
+                    if not self.defer_acks:
                         self._send(packets.with_id(_PUBACK, a))
+                    elif taken:
+                        self._held.append(a)
             elif head == _PINGRESP:
                 self._ping_at = None
             elif head == _CONNACK:

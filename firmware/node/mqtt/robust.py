@@ -37,6 +37,12 @@ class MQTTClient(client.MQTTClient):
         super().__init__(*args, **kw)
         self.reconnect_tries = reconnect_tries
         self._clean = False
+        # Failures in a row, connections that broke as soon as they were made included (a
+        # broker that hangs up after CONNACK, another client taking the client id over): the
+        # backoff before the next CONNECT grows with them, and only an operation that worked
+        # starts it over. So no broker can make this client reconnect in a loop.
+        self._fails = 0
+        self._last = None
 
     def delay(self, i):
         self._clock.sleep_ms(self.backoff_ms(i))
@@ -54,12 +60,22 @@ class MQTTClient(client.MQTTClient):
         return super().connect(clean_session)
 
     def reconnect(self, deadline=None):
-        """connect() again with the last clean_session, backing off between tries; GaveUp
-        after reconnect_tries failures, or when the next delay would end past `deadline`
-        (ticks_ms). A refused login or TLS is raised at once."""
-        i = 0
+        """connect() again with the last clean_session, after a backoff delay when the last
+        tries failed; GaveUp after reconnect_tries failures in a row, or when the next delay
+        would end past `deadline` (ticks_ms). A refused login or TLS is raised at once."""
         clock = self._clock
+        tries = 0
         while True:
+            i = self._fails
+            if i:
+                if deadline is None:
+                    self.delay(i)
+                else:
+                    d = self.backoff_ms(i)
+                    if clock.ticks_diff(deadline, clock.ticks_ms()) < d:
+                        raise GaveUp(_errno(self._last), "no connection to %s:%d before the "
+                                     "deadline; last error: %s" % (self.server, self.port, self._last))
+                    clock.sleep_ms(d)
             try:
                 return super().connect(self._clean)
             except MQTTRefused as e:
@@ -69,18 +85,12 @@ class MQTTClient(client.MQTTClient):
             except OSError as e:
                 err = e
             self.log(True, err)
-            i += 1
-            if i >= self.reconnect_tries:
+            self._last = err
+            self._fails += 1
+            tries += 1
+            if tries >= self.reconnect_tries:
                 raise GaveUp(_errno(err), "gave up after %d tries to connect to %s:%d; last error: "
-                             "%s" % (i, self.server, self.port, err))
-            if deadline is None:
-                self.delay(i)
-            else:
-                d = self.backoff_ms(i)
-                if clock.ticks_diff(deadline, clock.ticks_ms()) < d:
-                    raise GaveUp(_errno(err), "no connection to %s:%d before the deadline; last "
-                                 "error: %s" % (self.server, self.port, err))
-                clock.sleep_ms(d)
+                             "%s" % (tries, self.server, self.port, err))
 
     def _retry(self, op, *args):
         # umqtt.robust: a broken connection is reconnected and op run again; GaveUp when it
@@ -88,10 +98,14 @@ class MQTTClient(client.MQTTClient):
         fails = 0
         while True:
             try:
-                return op(*args)
+                result = op(*args)
+                self._fails = 0         # the connection works: the backoff starts over
+                return result
             except OSError as e:
                 self._close()
                 self.log(False, e)
+                self._last = e
+                self._fails += 1
                 fails += 1
                 if fails >= self.reconnect_tries:
                     raise GaveUp(_errno(e), "gave up after %d failures: %s" % (fails, e))
@@ -119,10 +133,14 @@ class MQTTClient(client.MQTTClient):
     def check_msg(self, attempts=2):
         while attempts:
             try:
-                return super().check_msg()
+                result = super().check_msg()
+                self._fails = 0
+                return result
             except OSError as e:
                 self._close()
                 self.log(False, e)
+                self._last = e
+                self._fails += 1
             self.reconnect()
             attempts -= 1
 
@@ -136,10 +154,14 @@ class MQTTClient(client.MQTTClient):
                     raise OSError(_ENOTCONN, "not connected")
                 left = None if deadline is None else max(0, self._clock.ticks_diff(
                     deadline, self._clock.ticks_ms())) / 1000
-                return super().publish_many(it, left)
+                result = super().publish_many(it, left)
+                self._fails = 0
+                return result
             except OSError as e:
                 self._close()
                 self.log(False, e)
+                self._last = e
+                self._fails += 1
                 fails += 1
                 try:
                     if fails >= self.reconnect_tries:
