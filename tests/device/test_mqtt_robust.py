@@ -251,3 +251,21 @@ def test_queue_is_bounded_by_the_window_before_connect():
     c.publish("nodes/node-1/q", "b", qos=1)
     err = raises(Exception, c.publish, "nodes/node-1/q", "c", qos=1)
     assert "window full" in str(err), str(err)
+
+
+def test_at_most_early_publishes_go_before_connack():
+    # aedes refuses a connection that sends more than 42 packets before its CONNACK. A broker
+    # that never answers CONNECT sees exactly what goes before CONNACK.
+    for early, want in ((None, 32), (5, 5), (0, 0)):
+        fb = FakeBroker()
+        fb.connack = None
+        c = client(fb, window=64) if early is None else client(fb, window=64, early=early)
+        for i in range(64):
+            c.publish("nodes/node-1/q", str(i), qos=1)
+        raises(OSError, c.connect, False)
+        eq(fb.packets[0][1], 0x10, "CONNECT first")
+        eq(len(fb.publishes), want, "publishes before CONNACK")
+        fb.connack = 0
+        c.connect(clean_session=False)
+        assert c.wait_acks(TIMEOUT), "the rest follow CONNACK"
+        eq(len(set(p.pid for p in fb.publishes)), 64, "all sent")
