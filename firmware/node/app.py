@@ -36,7 +36,7 @@ def _unload(name):
     import node
     try:
         delattr(node, name)
-    except AttributeError:
+    except (AttributeError, KeyError):     # not loaded (MicroPython raises KeyError)
         pass
 
 
@@ -136,6 +136,11 @@ class Node:
         if self.tls is None:
             from node.tls import make_context
             self.tls = make_context(self.cfg["tls"], board.bundle_dir())
+            # Not needed again in this wake: their RAM goes to the handshake (stats keep the
+            # TLS mode and whether a client certificate is set).
+            self.cfg["wifi"] = None
+            for key in ("pins", "ca", "server_hostname"):
+                self.cfg["tls"].pop(key, None)
         c = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"], mq["password"],
                        keepalive, ssl=self.tls, timeout=mq["timeout"], window=mq["window"],
                        max_packet=mq["max_packet"], early=mq["early"], keep=False)
@@ -157,6 +162,7 @@ class Node:
         st = self.state
         known = st.subscribed
         st.subscribed = 0
+        self.release_ring()
         gc.collect()                       # the handshake needs large blocks: free the garbage
         gc.threshold(-1)
         present = c.connect(mq["clean_session"], flight if mq["qos"] else None)
@@ -167,6 +173,12 @@ class Node:
         if present and known:
             st.subscribed = 1
         c.publish(self.t_status, self.status("online"), retain=True)
+
+    def release_ring(self):
+        # The ring buffer keeps no file open: its object and code go, and come back when
+        # the ledger needs them again (a few small reads).
+        self.ledger.release()
+        _unload("ringbuf")
 
     def status(self, state, next_wake=None):
         """The retained status: online, sleeping (with next_wake), or the will's offline; and
@@ -331,6 +343,7 @@ class Node:
         if rest or st.flash or self.stats_due:
             try:
                 self.deliver(rest, self.keepalive(stay))
+                self.release_ring()        # delivered: its RAM goes to commands and stats
                 st.attempt = 0
                 if self.subscribe():
                     self.drain_commands()

@@ -95,6 +95,11 @@ class Ledger:
             self._ring = RingBuffer(self.dir + _RING, opt["buffer_bytes"], opt["buffer_policy"])
         return self._ring
 
+    def release(self):
+        """Let go of the ring buffer object (it keeps no file open); the next use opens it
+        again."""
+        self._ring = None
+
     def in_flash(self):
         """How many readings wait in flash (0 without opening it when it holds none)."""
         if not self.st.flash:
