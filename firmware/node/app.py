@@ -131,6 +131,9 @@ class Node:
         handshake is done) in the same flight."""
         mq = self.cfg["mqtt"]
         board = self.board
+        # The wake's time online ends at a deadline (node.online_s), kept by the TLS stream on
+        # every read and write of the connection; a node that stays connected has none.
+        until = time.ticks_add(time.ticks_ms(), self.opt["online_s"] * 1000)
         board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
         self.ensure_clock()
         if self.tls is None:
@@ -138,9 +141,11 @@ class Node:
             self.tls = make_context(self.cfg["tls"], board.bundle_dir())
             # Not needed again in this wake: their RAM goes to the handshake (stats keep the
             # TLS mode and whether a client certificate is set).
+            tls = self.cfg["tls"]
             self.cfg["wifi"] = None
-            for key in ("pins", "ca", "server_hostname"):
-                self.cfg["tls"].pop(key, None)
+            self.cfg["tls"] = {"mode": tls["mode"], "cert": tls["cert"], "key": tls["key"]}
+        if self.tls:
+            self.tls.until = None if self.interval < self.opt["stay_connected_below_s"] else until
         c = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"], mq["password"],
                        keepalive, ssl=self.tls, timeout=mq["timeout"], window=mq["window"],
                        max_packet=mq["max_packet"], early=mq["early"], keep=False)

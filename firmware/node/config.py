@@ -22,7 +22,7 @@ SCHEMA = {
         "qos": (1, "int", 0, 1),
         "clean_session": (False, "bool"),
         "topic_prefix": (None, "topic"),
-        "window": (8, "int", 1, 64),      # QoS 1 publishes in flight at once (ESP8266: 4)
+        "window": (8, "int", 1, 64),      # QoS 1 publishes in flight at once (ESP8266: 2)
         "timeout": (10, "int", 1, 600),   # seconds any wait on the broker may take
         "max_packet": (4096, "int", 64, 1 << 20),  # incoming PUBLISHes above: read past
         # publishes sent with CONNECT, before CONNACK: brokers refuse more (aedes over 42)
@@ -35,6 +35,11 @@ SCHEMA = {
         "cert": (None, "str"),
         "key": (None, "str"),
         "server_hostname": (None, "str"),
+        # the whole handshake's deadline; what axTLS (pin mode) is given of a Certificate
+        # message (None: 1 certificate on axTLS, which checks no chain, 4 on mbedtls)
+        "handshake_s": (15, "int", 1, 120),
+        "max_certs": (None, "int", 1, 8),
+        "max_cert_bytes": (4096, "int", 512, 16384),
     },
     "node": {
         "interval_s": (60, "int", 1, 7 * 86400),            # a reading every interval
@@ -49,6 +54,8 @@ SCHEMA = {
         "ntp_port": (123, "int", 1, 65535),
         "stats_every_s": (3600, "int", 0, 365 * 86400),   # 0: only on cmd/stats
         "watchdog_s": (0, "int", 0, 3600),  # 0: no watchdog
+        # a wake's time online (TLS, MQTT) before it gives up and sleeps on its backoff
+        "online_s": (120, "int", 10, 3600),
     },
     # The network a board joins (a password of "" or none: an open network); unix needs none.
     "wifi": {
@@ -81,14 +88,25 @@ def _check(name, val, spec):
         if not isinstance(val, list):
             _fail(name, "must be a list of SHA-256 fingerprints, not %r" % (val,))
         for i, pin in enumerate(val):
-            text = pin.replace(":", "").lower() if isinstance(pin, str) else ""
-            if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-                _fail("%s[%d]" % (name, i), "must be a SHA-256 fingerprint (64 hex digits), "
+            if not _pin_ok(pin):
+                _fail("%s[%d]" % (name, i), "must be a certificate's SHA-256 fingerprint (64 "
+                      "hex digits) or a public key pin (sha256// and 44 base64 characters), "
                       "not %r" % (pin,))
     elif not isinstance(val, str) or not (val or kind == "text"):
         _fail(name, "must be a%s string, not %r" % ("" if kind == "text" else " non-empty", val))
     elif kind == "topic" and ("+" in val or "#" in val or "\x00" in val or val.endswith("/")):
         _fail(name, "must be a plain topic (no wildcard + or #, no trailing /), not %r" % val)
+
+
+def _pin_ok(pin):
+    if not isinstance(pin, str):
+        return False
+    if pin.startswith("sha256//"):
+        b64 = pin[8:]
+        return len(b64) == 44 and b64.endswith("=") and all(
+            c.isalpha() or c.isdigit() or c in "+/" for c in b64[:43])
+    text = pin.replace(":", "").lower()
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def validate(raw):
@@ -135,7 +153,7 @@ def _relations(cfg, raw):
     mqtt, tls, node = cfg["mqtt"], cfg["tls"], cfg["node"]
     given_tls = raw.get("tls", {})
     if cfg["board"] == "esp8266" and "window" not in raw.get("mqtt", {}):
-        mqtt["window"] = 4      # its packets in flight take RAM an ESP8266 does not have
+        mqtt["window"] = 2      # its packets in flight take RAM an ESP8266 does not have
     if mqtt["client_id"] is None:
         mqtt["client_id"] = cfg["device_id"]
     if mqtt["topic_prefix"] is None:

@@ -113,7 +113,7 @@ def test_an_open_wifi_network_and_board_defaults():
     raw["board"] = "esp8266"
     cfg = config.validate(raw)
     eq(cfg["wifi"]["password"], "", "an open network")
-    eq(cfg["mqtt"]["window"], 4, "ESP8266's default window")
+    eq(cfg["mqtt"]["window"], 2, "ESP8266's default window")
     raw["mqtt"]["window"] = 6
     eq(config.validate(raw)["mqtt"]["window"], 6, "a window given is kept")
     del raw["wifi"]

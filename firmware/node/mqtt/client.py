@@ -153,14 +153,13 @@ class MQTTClient:
         pid, dup) to queue into that flight (it needs a window), so that they take no RAM
         during the handshake."""
         self._close()
-        pkt = packets.connect(self.client_id, clean_session, self.keepalive, self.user,
-                              self.pswd, self._will)
         raw = self._dial()
         try:
             sock = raw
             if self.ssl:
-                if hasattr(self.ssl, "redial"):
-                    self.ssl.redial = self._dial    # to look at a failed handshake again
+                if hasattr(self.ssl, "redial"):     # node.tls
+                    self.ssl.redial = self._dial        # to look at a failed handshake again
+                    self.ssl.timeout = self.timeout     # the socket's, kept
                 # The broker is authenticated in here, before CONNECT (and its password).
                 sock = self.ssl.wrap_socket(raw, server_hostname=self.server)
             if first is not None:
@@ -174,6 +173,9 @@ class MQTTClient:
         self._poll_raw = link.poller(raw)
         self._poll = link.poller(raw, sock) if sock is not raw else self._poll_raw
         self._connack = None
+        # Built once the handshake is done: it takes no RAM while the TLS library needs it.
+        pkt = packets.connect(self.client_id, clean_session, self.keepalive, self.user,
+                              self.pswd, self._will)
         pkts = self._pkts
         for p in self._pids[:self._ever]:
             if pkts[p]:
