@@ -37,6 +37,8 @@ def outcome(ssid, key):
 
 
 class WLAN:
+    # Each port's subclass is its station driver: step() moves an attempt on, linked() says
+    # whether the station has an IP address, link() is what status() returns.
     IF_STA = 0
     IF_AP = 1
     KEYS = ()              # what the port's config() knows
@@ -72,9 +74,6 @@ class WLAN:
             raise NotImplementedError("status(param) is not modelled")
         self.step()
         return self.link()
-
-    # Each port's driver: step() moves an attempt on, linked() says whether the station has
-    # an IP address, link() what status() returns.
 
     def config(self, *args, **kw):
         if args and kw:

@@ -38,7 +38,8 @@ class RTC(_RTC):
         # alarm(alarm_id, time_ms): two positional arguments, ALARM0 only. The fake's RTC stands
         # still, so the alarm is due time_ms after now, whenever deepsleep() comes.
         if len(args) != 2:
-            raise TypeError("function takes 3 positional arguments but %d were given" % (len(args) + 1))
+            raise TypeError("function takes 3 positional arguments but %d were given"
+                            % (len(args) + 1))
         if integer(args[0]) != 0:
             raise ValueError("invalid alarm")
         board["alarm_us"] = integer(args[1]) * 1000

@@ -2,7 +2,8 @@
 # network_wlan.c, modnetwork_globals.h). status() is the Non-OS SDK's station status, 255 while
 # the station is off; connect() makes it STAT_CONNECTING, and the attempt ends in STAT_GOT_IP,
 # STAT_WRONG_PASSWORD or STAT_NO_AP_FOUND, where it stays (the SDK's retries in the
-# background are not modelled). config(pm=...) is the SDK's sleep type, as esp.sleep_type().
+# background are not modelled, nor its joining the stored network at boot). config(pm=...) is
+# the SDK's sleep type, as esp.sleep_type().
 import esp
 import espnetwork
 from espnetwork import configure, log  # noqa: F401
