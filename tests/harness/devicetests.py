@@ -8,7 +8,10 @@ prints a marker); an exception, a crash or a timeout fails it, and the report
 shows what MicroPython printed, traceback included.
 
 A module sets its per-test time limit with a top-level `TIMEOUT = <seconds>`
-(default 60, or --device-timeout), and a heap cap with `HEAPSIZE = <bytes>`.
+(default 60, or --device-timeout), and a heap cap with `HEAPSIZE = <bytes>`. A module
+that sets `PORTS = "esp32 esp8266"` runs each function once per port, as `test_x[esp32]`
+and `test_x[esp8266]`, with the port's name in the DEVICE_PORT environment variable (the
+board adapter tests load that port's fakes by it).
 """
 
 import re
@@ -24,6 +27,7 @@ RUNNER = Path(__file__).with_name("device_runner.py")
 PASS_MARKER = "DEVICE-TEST-PASSED"
 _TEST_DEF = re.compile(r"^def (test_\w+)\s*\(", re.M)
 _SETTING = re.compile(r"^(TIMEOUT|HEAPSIZE)\s*=\s*(\d+)", re.M)
+_PORTS = re.compile(r'^PORTS\s*=\s*"([\w ]+)"', re.M)
 
 
 def pytest_addoption(parser):
@@ -48,12 +52,16 @@ class DeviceModule(pytest.File):
     def collect(self):
         source = self.path.read_text()
         settings = dict((k, int(v)) for k, v in _SETTING.findall(source))
+        ports = _PORTS.search(source)
+        ports = ports.group(1).split() if ports else [None]
         seen = set()
         for name in _TEST_DEF.findall(source):
             if name in seen:
                 continue
             seen.add(name)
-            yield DeviceItem.from_parent(self, name=name, settings=settings)
+            for port in ports:
+                yield DeviceItem.from_parent(self, name=name if port is None else f"{name}[{port}]",
+                                             func_name=name, port=port, settings=settings)
 
 
 class DeviceTestFailed(Exception):
@@ -64,20 +72,25 @@ class DeviceTestFailed(Exception):
 
 
 class DeviceItem(pytest.Item):
-    def __init__(self, *, settings, **kw):
+    def __init__(self, *, func_name, port, settings, **kw):
         super().__init__(**kw)
+        self.func_name = func_name  # not "function": pytest takes that for a Python function
+        self.port = port
         self.settings = settings
 
     def runtest(self):
         timeout = self.settings.get("TIMEOUT") or self.config.getoption("--device-timeout")
         module = self.path.stem
+        env = {"DEVICE_TEST_DIR": str(self.path.parent)}
+        if self.port:
+            env["DEVICE_PORT"] = self.port
         with tempfile.TemporaryDirectory(prefix="devtest-") as workdir:
             try:
                 proc = unixport.run(
-                    [str(RUNNER), module, self.name],
+                    [str(RUNNER), module, self.func_name],
                     path_extra=[self.path.parent],
                     cwd=workdir,
-                    env={"DEVICE_TEST_DIR": str(self.path.parent)},
+                    env=env,
                     timeout=timeout,
                     heapsize=self.settings.get("HEAPSIZE"),
                 )

@@ -61,6 +61,21 @@ def test_firmware_is_importable(run_device):
     result.assert_outcomes(passed=1)
 
 
+def test_ports_run_each_function_once_per_port(run_device):
+    result = run_device("""
+        import os
+
+        PORTS = "esp32 esp8266"
+
+        def test_port():
+            assert os.getenv("DEVICE_PORT") == "esp8266", os.getenv("DEVICE_PORT")
+    """)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_sample.py::test_port?esp32? FAILED*",
+                                 "*test_sample.py::test_port?esp8266? PASSED*",
+                                 "*AssertionError: esp32*"])
+
+
 def test_crash_at_import_fails(run_device):
     result = run_device("""
         raise RuntimeError("broken module")

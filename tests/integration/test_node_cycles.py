@@ -52,6 +52,19 @@ def test_online_wakes_deliver_each_reading_and_never_touch_flash(node_sim):
     assert status["state"] == "sleeping" and status["next_wake"] > status["t"]
 
 
+def test_a_wake_before_the_reading_is_due_takes_none_and_sleeps_the_rest(node_sim):
+    # An ESP8266 sleeps at most 2^32 us (71.6 min): with a 2 h interval it wakes that early.
+    sim = node_sim(node_opts={"interval_s": 7200})
+    first = sim.wake()
+    assert 7199000 <= first.sleep_ms <= 7200000, first.output
+    skipped_ms = first.sleep_ms - 0xFFFFFFFF // 1000
+    sim.node._file("clock").write_text("%.3f" % (sim.node.clock_offset() - skipped_ms / 1000))
+    early = sim.wake()
+    assert sim.taken() == [1], early.output
+    assert abs(early.sleep_ms - skipped_ms) <= 1000, early.output
+    assert sim.wait_seqs([1]) and sim.seqs() == [1]
+
+
 def test_broker_outage_across_wakes_loses_nothing_and_backs_off(node_sim):
     sim = node_sim(node_opts={"rtc_batch": 4})
     sim.wake()

@@ -37,13 +37,19 @@ def wifi_up(wifi_cfg, timeout_ms):
     wlan.active(True)
     if wlan.isconnected():
         return
+    # ESP32's driver keeps the last failure's reason until it reports again, also across
+    # active(False) and connect(): a status seen before connect() tells nothing of this attempt.
+    stale = wlan.status()
     wlan.connect(wifi_cfg["ssid"], wifi_cfg["password"])
     start = time.ticks_ms()
     while not wlan.isconnected():
-        why = _hopeless(wlan.status())
-        if why:
-            wlan.active(False)
-            raise OSError(why)
+        status = wlan.status()
+        if status != stale:
+            stale = None
+            why = _hopeless(status)
+            if why:
+                wlan.active(False)
+                raise OSError(why)
         if time.ticks_diff(time.ticks_ms(), start) > timeout_ms:
             wlan.active(False)
             raise OSError("Wi-Fi did not connect within %d ms" % timeout_ms)

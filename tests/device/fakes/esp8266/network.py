@@ -1,0 +1,82 @@
+# Fake `network` of MicroPython's esp8266 port, as MicroPython 1.29 has it (ports/esp8266:
+# network_wlan.c, modnetwork_globals.h). status() is the Non-OS SDK's station status, 255 while
+# the station is off; connect() makes it STAT_CONNECTING, and the attempt ends in STAT_GOT_IP,
+# STAT_WRONG_PASSWORD or STAT_NO_AP_FOUND, where it stays (the SDK's retries in the
+# background are not modelled, nor its joining the stored network at boot). config(pm=...) is
+# the SDK's sleep type, as esp.sleep_type().
+import esp
+import espnetwork
+from espnetwork import configure, log  # noqa: F401
+from mpargs import at_most, integer
+
+STA_IF = 0
+AP_IF = 1
+STAT_IDLE = 0
+STAT_CONNECTING = 1
+STAT_WRONG_PASSWORD = 2
+STAT_NO_AP_FOUND = 3
+STAT_CONNECT_FAIL = 4
+STAT_GOT_IP = 5
+_OFF = 255
+
+_ENDS = {"ip": STAT_GOT_IP, "no ap": STAT_NO_AP_FOUND, "wrong key": STAT_WRONG_PASSWORD}
+_sta = {}
+
+
+def _boot():
+    _sta.update(on=False, status=STAT_IDLE, left=0, ssid="", key="")
+    esp.sdk["sleep_type"] = esp.SLEEP_MODEM
+
+
+espnetwork.on_boot(_boot)
+
+
+class WLAN(espnetwork.WLAN):
+    PM_NONE = 0            # NONE_SLEEP_T
+    PM_PERFORMANCE = 2     # MODEM_SLEEP_T
+    PM_POWERSAVE = 1       # LIGHT_SLEEP_T
+    KEYS = ("mac", "ssid", "essid", "hidden", "security", "authmode", "key", "password",
+            "channel", "hostname", "dhcp_hostname", "protocol", "txpower", "pm")
+
+    def active(self, *args):
+        self.station()
+        at_most(args, 1)
+        if not args:
+            return _sta["on"]
+        _sta["on"] = integer(args[0]) != 0
+        if not _sta["on"]:
+            _sta["status"] = STAT_IDLE
+        log.append(("active", _sta["on"]))
+
+    def connect(self, *args, bssid=None):
+        ssid, key = self.connect_args(args)
+        if args:                   # the port replaces the whole station config
+            _sta.update(ssid=ssid or "", key=key or "")
+        if not _sta["on"]:         # wifi_station_connect() fails with the station off
+            raise OSError("Cannot connect to AP")
+        _sta.update(status=STAT_CONNECTING, left=espnetwork.air["steps"])
+
+    def disconnect(self):
+        self.station()
+        _sta["status"] = STAT_IDLE
+
+    def step(self):
+        if _sta["on"] and _sta["status"] == STAT_CONNECTING:
+            _sta["left"] -= 1
+            if _sta["left"] <= 0:
+                _sta["status"] = _ENDS[espnetwork.outcome(_sta["ssid"], _sta["key"])]
+
+    def linked(self):
+        return _sta["on"] and _sta["status"] == STAT_GOT_IP
+
+    def link(self):
+        return _sta["status"] if _sta["on"] else _OFF
+
+    def get(self, key):
+        return esp.sleep_type() if key == "pm" else super().get(key)
+
+    def put(self, key, value):
+        if key == "pm":
+            esp.sleep_type(integer(value))
+        else:
+            super().put(key, value)
