@@ -5,8 +5,8 @@ Fixtures:
   rabbitmq_server  (session) one node, started once (it boots in about 12 s) and stopped after
                    the run; users "node-1" and "node-2" (devices) and "monitor" (a back end)
   rabbitmq         that node, its sessions and retained messages of earlier tests removed
-  each_broker      parametrized: a default Mosquitto (harness.broker), then that RabbitMQ, for
-                   the tests that must hold on both
+  each_broker      parametrized: a Mosquitto (harness.broker) with the same users, then that
+                   RabbitMQ, for the tests that must hold on both
 
 A missing RabbitMQ fails the run with what to install. When a test fails, the node's log is
 attached to the report.
@@ -175,7 +175,7 @@ def rabbitmq(request, rabbitmq_server):
 def each_broker(request):
     if request.param == "rabbitmq":
         return request.getfixturevalue("rabbitmq")
-    return request.getfixturevalue("broker")
+    return request.getfixturevalue("broker_factory")(devices=DEVICES, monitors=MONITORS)
 
 
 @pytest.hookimpl(hookwrapper=True)
