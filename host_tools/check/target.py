@@ -36,11 +36,11 @@ class Target:
 
     @property
     def passwd_file(self):
-        return self.site.password_file if self.site else None
+        return self.site.logins_file if self.site else None
 
     @property
     def acl_file(self):
-        return self.site.acl_file if self.site else None
+        return self.site.rules_file if self.site else None
 
 
 def _read_cas(path) -> list:

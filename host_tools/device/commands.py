@@ -33,6 +33,7 @@ def provision(ctx, args):
     for device_id in ids:
         req = prov.Request(
             device_id=device_id, board=args.board, host=args.host, port=args.port,
+            also_hosts=args.also_host,
             tls_on_plain_port=args.tls_on_plain_port, tls_mode=args.tls_mode,
             mtls=True if args.mtls else (False if args.no_mtls else None),
             server_hostname=args.server_hostname, password=password, new_password=args.new_password,
