@@ -103,6 +103,21 @@ def from_bundle(bundle: Path, tmp: Path, host=None, port=None, broker_dir=None, 
     return t
 
 
+def each_broker(bundle: Path, tmp: Path, host=None, port=None, broker_dir=None, pki=None) -> list:
+    """A target per broker the device tries (mqtt.hosts, in its order), or the one --host names."""
+    from ..device.bundle import read_config
+    cfg = read_config(bundle) or {}
+    hosts = cfg.get("mqtt", {}).get("hosts")
+    if host or not hosts:
+        return [from_bundle(bundle, tmp, host, port, broker_dir, pki)]
+    out = []
+    for entry in hosts:
+        t = from_bundle(bundle, tmp, entry.get("host"), port or entry.get("port"), broker_dir, pki)
+        t.server_hostname = entry.get("name") or t.server_hostname
+        out.append(t)
+    return out
+
+
 def temp_dir():
     """A private folder for a bundle's key as PEM while the check runs."""
     return tempfile.TemporaryDirectory(prefix="host_tools-check-")

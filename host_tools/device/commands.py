@@ -64,7 +64,10 @@ def _report(ctx, r):
     files = sorted(p.name for p in r.bundle.iterdir())
     say(f"provision: {cfg['board']} device {cfg['device_id']} -> {r.bundle}/ ({', '.join(files)})")
     pins = ", ".join(p[:16] + "..." for p in tls["pins"])
-    say(f"  broker    {cfg['mqtt']['host']}:{cfg['mqtt']['port']}, tls {tls['mode']}"
+    mqtt = cfg["mqtt"]
+    brokers = ([f"{h['host']}:{h['port']}" for h in mqtt["hosts"]] if "hosts" in mqtt
+               else [f"{mqtt['host']}:{mqtt['port']}"])
+    say(f"  broker    {', then '.join(brokers)}, tls {tls['mode']}"
         + (f", checks the name {tls['server_hostname']}" if tls.get("server_hostname") else "")
         + (f", pins {pins}" if tls["pins"] else ""))
     if tls.get("cert"):
