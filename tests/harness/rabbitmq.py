@@ -121,9 +121,11 @@ def wait_port(port, timeout=30.0):
             time.sleep(0.1)
 
 
-def mqtt_session(broker, user, client_id, clean, clear_retained=None, port=None, timeout=10.0):
+def mqtt_session(broker, user, client_id, clean, clear_retained=None, port=None, timeout=10.0,
+                 subscribe=None):
     """Log in once (paho, TLS) and leave; with clear_retained, clear that topic's retained
-    message first. Raises UserError when the broker does not answer CONNECT."""
+    message first; with subscribe, subscribe (QoS 1) before leaving. Raises UserError when the
+    broker does not answer CONNECT."""
     done = {}
     c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean)
     c.username_pw_set(user, broker.users[user])
@@ -138,6 +140,11 @@ def mqtt_session(broker, user, client_id, clean, clear_retained=None, port=None,
     if clear_retained:
         info = c.publish(clear_retained, b"", qos=1, retain=True)
         while not info.is_published() and time.monotonic() < deadline:
+            c.loop(0.05)
+    if subscribe:
+        c.on_subscribe = lambda *a: done.setdefault("suback", True)
+        c.subscribe(subscribe, 1)
+        while "suback" not in done and time.monotonic() < deadline:
             c.loop(0.05)
     c.disconnect()
     c.loop(0.1)
