@@ -74,14 +74,19 @@ class RabbitBroker:
         return "\n".join(n.log_text() for n in self.nodes)
 
     def start_all(self):
-        """Start the nodes one after another; the later ones join the first's cluster."""
-        for i, node in enumerate(self.nodes):
-            node.start()
-            if i:
-                node.ctl("stop_app")
-                node.ctl("join_cluster", self.nodes[0].name)
-                node.ctl("start_app")
-            wait_port(self.ports[i])
+        """Start the nodes one after another; the later ones join the first's cluster. When
+        one does not start, every node is stopped again."""
+        try:
+            for i, node in enumerate(self.nodes):
+                node.start()
+                if i:
+                    node.ctl("stop_app")
+                    node.ctl("join_cluster", self.nodes[0].name)
+                    node.ctl("start_app")
+                wait_port(self.ports[i])
+        except UserError:
+            self.shutdown()
+            raise
         return self
 
     # As a single broker: stopped and started like a Mosquitto (the MQTT listener goes).
@@ -150,18 +155,18 @@ def mqtt_session(broker, user, client_id, clean, clear_retained=None, port=None,
     c.loop(0.1)
 
 
-@pytest.fixture(scope="session")
-def rabbitmq_server(tmp_path_factory, test_pki):
+def start_rabbitmq(workdir, pki, nodes=1) -> RabbitBroker:
+    """Started, or the test fails with what is missing (RabbitMQ not installed: what to do)."""
     try:
         find_rabbitmq()
+        return RabbitBroker(workdir, pki, nodes=nodes).start_all()
     except UserError as exc:
         pytest.fail(f"{exc}; the integration tests need it", pytrace=False)
-    broker = RabbitBroker(tmp_path_factory.mktemp("rabbitmq"), test_pki)
-    try:
-        broker.start_all()
-    except UserError as exc:
-        broker.shutdown()
-        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server(tmp_path_factory, test_pki):
+    broker = start_rabbitmq(tmp_path_factory.mktemp("rabbitmq"), test_pki)
     yield broker
     broker.shutdown()
 

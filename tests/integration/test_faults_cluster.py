@@ -16,9 +16,7 @@ import time
 import pytest
 
 from faultkit import tally, wake_bound
-from harness.rabbitmq import RabbitBroker, mqtt_session, wait_port
-from host_tools.broker.rabbitnode import find_rabbitmq
-from host_tools.errors import UserError
+from harness.rabbitmq import mqtt_session, start_rabbitmq, wait_port
 from host_tools.monitor import Monitor
 from nodesim import NodeSim
 from tcpproxy import TcpProxy
@@ -33,16 +31,9 @@ LOCAL = "127.0.0.1"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, test_pki):
-    try:
-        find_rabbitmq()
-    except UserError as exc:
-        pytest.fail(f"{exc}; the cluster fault test needs it", pytrace=False)
-    c = RabbitBroker(tmp_path_factory.mktemp("cluster"), test_pki, nodes=2)
-    try:
-        c.start_all()
-        yield c
-    finally:
-        c.shutdown()
+    c = start_rabbitmq(tmp_path_factory.mktemp("cluster"), test_pki, nodes=2)
+    yield c
+    c.shutdown()
 
 
 def _sim(tmp_path, cluster, device, first, then, monitor):
