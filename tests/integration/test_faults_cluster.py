@@ -7,8 +7,8 @@ middle of two flushes and brought back later:
   node-1  connected to rabbit2, its session (the command subscription's queue) on rabbit1: the
           node that held its session dies under it
 
-The back end's session lives on rabbit2. Readings lost: 0; duplicates counted; every wake
-bounded. Rows in build/fault-report.json."""
+The back end's session lives on rabbit2. A command waits in each node's session. Readings
+lost: 0; duplicates counted; every wake bounded; each command answered. Rows in build/fault-report.json."""
 
 import threading
 import time
@@ -70,6 +70,9 @@ def test_a_cluster_node_killed_mid_flush_loses_no_reading(cluster, tmp_path, fau
             assert "delivery failed" not in w.output, w.output
         backlog = {sim.device: _offline(sim) for sim in (one, two)}
         assert all(backlog.values()), backlog
+        # A command waits in each session (on rabbit1, mirrored on rabbit2).
+        for sim in (one, two):
+            monitor.client.publish(sim.topic("cmd/ping"), b"", qos=1).wait_for_publish(10)
 
         killed_at = []
 
@@ -99,6 +102,8 @@ def test_a_cluster_node_killed_mid_flush_loses_no_reading(cluster, tmp_path, fau
         # node-2 tries rabbit1 again (it answered last), then rabbit2.
         for sim in (one, two):
             sim.drain()
+            assert monitor.wait_for(lambda _: sim.messages("reply"), 10), \
+                f"{sim.device}: the command in its session outlived the node that held it"
         assert "broker 2 of 2" in two.node.wakes[-1].output
         restart = time.monotonic()
         rabbit1.start(timeout=240)
