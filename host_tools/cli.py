@@ -87,8 +87,12 @@ def args_certs(p):
 
 def args_broker(p):
     sub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
-    b = sub.add_parser("config", help="Mosquitto's files for the broker host, in build/broker/")
+    b = sub.add_parser("config", help="the broker host's files (Mosquitto's, or RabbitMQ's), "
+                       "in build/broker/")
     b.set_defaults(body="broker.commands:config")
+    b.add_argument("--kind", choices=("mosquitto", "rabbitmq"),
+                   help="the broker (default: as before, else mosquitto); rabbitmq: its MQTT "
+                   "plugin's rabbitmq.conf and a definitions file, in build/broker/rabbitmq/")
     b.add_argument("--port", type=_port_number, help="TLS listener port (8883)")
     b.add_argument("--bind", metavar="ADDR", help="the TLS listener's address (default: the broker "
                    "certificate's IP address; 0.0.0.0 for every interface)")
@@ -122,6 +126,9 @@ def args_provision(p):
     p.add_argument("--board", choices=("esp32", "esp8266", "unix"))
     p.add_argument("--host", help="the broker's name or address as the device reaches it")
     p.add_argument("--port", type=_port_number, help="the broker's TLS port (8883)")
+    p.add_argument("--also-host", action="append", metavar="HOST[:PORT]",
+                   help="another broker of the cluster, tried after --host when it does not "
+                   "answer (repeatable, in order; --also-host '' drops them)")
     p.add_argument("--tls-on-plain-port", action="store_true",
                    help="the broker's TLS listener really is on 1883, MQTT's plain-text port")
     p.add_argument("--tls-mode", choices=("ca", "pin", "ca+pin", "insecure"),

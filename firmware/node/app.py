@@ -146,6 +146,7 @@ class Node:
             self.cfg["tls"] = {"mode": tls["mode"], "cert": tls["cert"], "key": tls["key"]}
         if self.tls:
             self.tls.until = None if self.interval < self.opt["stay_connected_below_s"] else until
+        brokers = self.pick_broker()
         c = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"], mq["password"],
                        keepalive, ssl=self.tls, timeout=mq["timeout"], window=mq["window"],
                        max_packet=mq["max_packet"], early=mq["early"], keep=False)
@@ -170,7 +171,13 @@ class Node:
         self.release_ring()
         gc.collect()                       # the handshake needs large blocks: free the garbage
         gc.threshold(-1)
-        present = c.connect(mq["clean_session"], flight if mq["qos"] else None)
+        try:
+            present = c.connect(mq["clean_session"], flight if mq["qos"] else None)
+        except BaseException:
+            # This broker did not answer, or its certificate did not check (then CONNECT and
+            # its password never went out): the next connection tries the next one.
+            st.broker = (st.broker + 1) % brokers
+            raise
         if not mq["qos"]:
             first()                        # QoS 0: nothing goes before CONNACK
         if st.attempt:
@@ -178,6 +185,22 @@ class Node:
         if present and known:
             st.subscribed = 1
         c.publish(self.t_status, self.status("online"), retain=True)
+
+    def pick_broker(self):
+        """mqtt.host/port (and the name the TLS context checks) become the broker of
+        mqtt.hosts to try, the one that answered last; the list goes, so that its RAM goes to
+        the handshake. Returns how many there are."""
+        mq = self.cfg["mqtt"]
+        hosts = mq["hosts"]
+        if not hosts:
+            return 1
+        st = self.state
+        n = len(hosts)
+        st.broker %= n
+        mq["host"], mq["port"], self.tls.server_hostname = hosts[st.broker]
+        mq["hosts"] = None
+        self.log("node: broker %d of %d, %s:%d" % (st.broker + 1, n, mq["host"], mq["port"]))
+        return n
 
     def release_ring(self):
         # The ring buffer keeps no file open: its object and code go, and come back when

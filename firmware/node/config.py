@@ -6,14 +6,17 @@
 import json
 
 FILE = "config.json"
-REQUIRED = "required"
 
 # section -> key -> (default, kind[, low, high]). kind: "str" (not empty; a default of None:
 # may be left out), "text" (may be empty), "int" within low..high, "bool", "topic" (a topic
-# prefix: no wildcard, no NUL), "pins" (SHA-256 fingerprints), or a tuple of the values allowed.
+# prefix: no wildcard, no NUL), "pins" (SHA-256 fingerprints), "hosts" (broker hosts), or a
+# tuple of the values allowed.
 SCHEMA = {
     "mqtt": {
-        "host": (REQUIRED, "str"),
+        "host": (None, "str"),           # one broker; or else:
+        # several, tried in order (node.app): [{"host", "port" (mqtt.port), "name" (the name its
+        # certificate carries: tls.server_hostname, or host)}]
+        "hosts": (None, "hosts"),
         "port": (8883, "int", 1, 65535),
         "client_id": (None, "str"),
         "user": (None, "str"),
@@ -92,6 +95,11 @@ def _check(name, val, spec):
                 _fail("%s[%d]" % (name, i), "must be a certificate's SHA-256 fingerprint (64 "
                       "hex digits) or a public key pin (sha256// and 44 base64 characters), "
                       "not %r" % (pin,))
+    elif kind == "hosts":
+        if not isinstance(val, list) or not val or len(val) > 8:
+            _fail(name, "must be a list of 1-8 brokers, not %r" % (val,))
+        for i, entry in enumerate(val):
+            _host(entry, "%s[%d]" % (name, i))
     elif not isinstance(val, str) or not (val or kind == "text"):
         _fail(name, "must be a%s string, not %r" % ("" if kind == "text" else " non-empty", val))
     elif kind == "topic" and ("+" in val or "#" in val or "\x00" in val or val.endswith("/")):
@@ -107,6 +115,16 @@ def _pin_ok(pin):
             c.isalpha() or c.isdigit() or c in "+/" for c in b64[:43])
     text = pin.replace(":", "").lower()
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _host(entry, name):
+    if not (isinstance(entry, dict) and isinstance(entry.get("host"), str) and entry["host"]
+            and all(k in ("host", "port", "name") for k in entry)):
+        _fail(name, "must be {\"host\": NAME, \"port\": 1-65535, \"name\": the name its "
+              "certificate carries} (port and name may be left out), not %r" % (entry,))
+    for key, spec in (("port", (0, "int", 1, 65535)), ("name", (0, "str"))):
+        if key in entry:
+            _check(name + "." + key, entry[key], spec)
 
 
 def validate(raw):
@@ -137,8 +155,6 @@ def validate(raw):
             name = section + "." + key
             val = given.get(key)
             if val is None:
-                if spec[0] == REQUIRED:
-                    _fail(name, "is missing")
                 val = spec[0]
             if val is not None:
                 _check(name, val, spec)
@@ -152,6 +168,16 @@ def _relations(cfg, raw):
     # from others.
     mqtt, tls, node = cfg["mqtt"], cfg["tls"], cfg["node"]
     given_tls = raw.get("tls", {})
+    hosts = mqtt["hosts"]
+    if bool(hosts) == bool(mqtt["host"]):
+        _fail("mqtt.host", "is missing (or mqtt.hosts, a list of brokers)" if not hosts else
+              "and mqtt.hosts are both given: keep one (a single broker is mqtt.host)")
+    if hosts:
+        # (host, port, the name its certificate carries); the first is also mqtt.host/port
+        # for what speaks to one broker (the self test).
+        mqtt["hosts"] = [(h["host"], h.get("port", mqtt["port"]),
+                          h.get("name") or tls["server_hostname"] or h["host"]) for h in hosts]
+        mqtt["host"], mqtt["port"] = mqtt["hosts"][0][:2]
     if cfg["board"] == "esp8266" and "window" not in raw.get("mqtt", {}):
         mqtt["window"] = 2      # its packets in flight take RAM an ESP8266 does not have
     if mqtt["client_id"] is None:

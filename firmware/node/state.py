@@ -10,7 +10,7 @@ import struct
 from node.crc import crc32
 
 MAGIC = b"NS"
-VERSION = 4
+VERSION = 5
 MAX_BYTES = 256
 _HEADER = "<2sBBI"
 _HEADER_LEN = 8
@@ -42,6 +42,8 @@ FIELDS = (
     ("oversized", "H"),    # messages over mqtt.max_packet, read past and not run (likewise)
     ("sub_refusals", "B"), # command subscriptions the broker refused in a row
     ("sub_retry_at", "I"), # Unix time to ask for the command subscription again (0: at once)
+    ("broker", "B"),       # which of mqtt.hosts to try first: the last that answered, the
+                           # next one after a connection that failed
 )
 _BODY = "<" + "".join(code for _, code in FIELDS)
 _BODY_LEN = struct.calcsize(_BODY)

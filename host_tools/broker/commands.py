@@ -6,7 +6,7 @@ from pathlib import Path
 from ..context import read_secret_line, say
 from ..errors import UserError
 from ..pki import x509 as certs
-from . import foreground, install, site
+from . import foreground, install, rabbitmq, site
 
 
 def config(ctx, args):
@@ -15,7 +15,9 @@ def config(ctx, args):
     mtls = True if args.mtls else (False if args.no_mtls else None)
     s = bdir.configure(pki, tls_port=args.port, bind=args.bind, dev=args.dev,
                        plain_port=args.plain_port, mtls=mtls, prefix=args.prefix,
-                       max_packet_size=args.max_packet_size)
+                       max_packet_size=args.max_packet_size, kind=args.kind)
+    if bdir.is_rabbitmq(s):
+        return _config_rabbitmq(bdir, s)
     say(f"broker: wrote {bdir.snippet} and {bdir.files}/ (server certificate and key, "
         f"{bdir.password_file.name} with {len(bdir.users())} users, {bdir.acl_file.name}"
         + (", crl.pem" if s["mtls"] else "") + ")")
@@ -29,12 +31,41 @@ def config(ctx, args):
     return 0
 
 
+def _config_rabbitmq(bdir, s):
+    r = bdir.rabbit_dir
+    say(f"broker: wrote {r}/ for RabbitMQ's folder on the broker host ({s['prefix']}): "
+        f"rabbitmq.conf, enabled_plugins, {site.NAME}/ (server certificate and key, "
+        f"{bdir.definitions_file.name}: {len(s['devices'])} devices, {len(s['monitors'])} monitors)")
+    say(f"  MQTT over TLS on {s['bind']}:{s['tls_port']} (TLS 1.2 and 1.3, and the RSA suites an "
+        "ESP8266 needs), no AMQP listener, no guest or anonymous login, vhost "
+        f"{rabbitmq.VHOST}, each login's topic permissions as the ACL's"
+        + ("; client certificates required" if s["mtls"] else ""))
+    missing = bdir.without_rabbitmq_password(s)
+    if missing:
+        say(f"broker: {len(missing)} login(s) made for Mosquitto have no RabbitMQ password yet "
+            f"({', '.join(missing)}): `provision DEVICE --new-password` or `broker user NAME "
+            "--force` for each (Mosquitto's hashes cannot be carried over)")
+    say("broker: on the broker host: copy them into the RabbitMQ folder, `sudo rabbitmq-plugins "
+        "enable rabbitmq_mqtt`, restart RabbitMQ (README, \"More than one broker\")")
+    return 0
+
+
+def _mosquitto_only(bdir, what):
+    if bdir.is_rabbitmq():
+        raise UserError(f"`broker {what}` is for Mosquitto, and this broker is RabbitMQ (`broker "
+                        f"config --kind rabbitmq`): copy {bdir.rabbit_dir}/ to the broker host as "
+                        "the README's \"More than one broker\" says, or `broker config --kind "
+                        "mosquitto`")
+
+
 def run(ctx, args):
+    _mosquitto_only(ctx.bdir, "run")
     return foreground.run(ctx.bdir, ctx.pki)
 
 
 def install_files(ctx, args):
     bdir, pki = ctx.bdir, ctx.pki
+    _mosquitto_only(bdir, "install")
     if bool(args.to) == bool(args.tarball):
         raise UserError("say where: --to DIR (on the broker host, as root) or --tarball FILE")
     prefix = args.prefix

@@ -7,6 +7,12 @@ and `revoke` write, laid out as it goes onto the broker host, under its Mosquitt
                             pid file, persistence and logging
     mqtt-node/              ca.crt, server.crt, server.key, passwd, acl, crl.pem (mutual TLS)
 
+With `broker config --kind rabbitmq`, also what a RabbitMQ broker host loads, under its
+RabbitMQ folder (/etc/rabbitmq by default; broker/rabbitmq.py says what each file holds):
+
+    rabbitmq/rabbitmq.conf, rabbitmq/enabled_plugins
+    rabbitmq/mqtt-node/     ca.crt, server.crt, server.key, definitions.json
+
 and for this machine only:
 
     settings.json           what `broker config` was told; who is a device or a monitor (no secrets)
@@ -26,12 +32,14 @@ from pathlib import Path
 from ..errors import UserError
 from ..pki import checks, crl
 from ..pki import x509 as certs
-from . import acl, passwd
+from . import acl, passwd, rabbitmq
 from .conf import MAX_PACKET_SIZE, BrokerConfig
 
 NAME = "mqtt-node"
 ROLES = ("device", "monitor")
-DEFAULTS = {"tls_port": 8883, "bind": None, "plain_port": None, "mtls": False,
+KINDS = ("mosquitto", "rabbitmq")
+PREFIXES = {"mosquitto": "/etc/mosquitto", "rabbitmq": "/etc/rabbitmq"}
+DEFAULTS = {"kind": "mosquitto", "tls_port": 8883, "bind": None, "plain_port": None, "mtls": False,
             "prefix": "/etc/mosquitto", "user": "mosquitto", "max_packet_size": MAX_PACKET_SIZE,
             "configured": False, "devices": [], "monitors": []}
 # The broker host's files, by their names in mqtt-node/.
@@ -80,6 +88,17 @@ class BrokerDir:
     @property
     def acl_file(self):
         return self.files / ACL
+
+    @property
+    def rabbit_dir(self):
+        return self.root / "rabbitmq"
+
+    @property
+    def definitions_file(self):
+        return self.rabbit_dir / NAME / "definitions.json"
+
+    def is_rabbitmq(self, s=None):
+        return (s or self.settings())["kind"] == "rabbitmq"
 
     @property
     def run_dir(self):
@@ -157,7 +176,7 @@ class BrokerDir:
         users[name] = passwd.hash_password(password)
         passwd.write_hashes(self.password_file, users)
         self.save_settings(s)
-        self.write_acl(s)
+        self.write_acl(s, {name: rabbitmq.hash_password(password)})
 
     def remove_login(self, name: str) -> bool:
         s = self.settings()
@@ -175,18 +194,69 @@ class BrokerDir:
         self.write_acl(s)
         return True
 
-    def write_acl(self, s=None):
+    def write_acl(self, s=None, new_hashes=None):
+        """The rules of every login: Mosquitto's ACL, and with kind rabbitmq the definitions
+        (which keep each login's RabbitMQ hash: new_hashes adds or replaces some)."""
         s = s or self.settings()
         existing = self.acl_file.read_text() if self.acl_file.exists() else None
         certs.write_secret(self.acl_file, acl.merge(existing, s["devices"], s["monitors"]).encode(),
                            force=True)
+        if self.is_rabbitmq(s):
+            hashes = rabbitmq.read_hashes(self.definitions_file)
+            hashes.update(new_hashes or {})
+            self.definitions_file.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.definitions_file.parent, 0o700)
+            defs = rabbitmq.definitions(s["devices"], s["monitors"], hashes)
+            certs.write_secret(self.definitions_file, (json.dumps(defs, indent=1) + "\n").encode(),
+                               force=True)
+
+    # The rules and logins as the broker reads them, for `check` ----------------------------
+
+    @property
+    def rules_file(self):
+        """Where the broker reads each login's topic rules and password hash from."""
+        return self.definitions_file if self.is_rabbitmq() else self.acl_file
+
+    @property
+    def logins_file(self):
+        return self.definitions_file if self.is_rabbitmq() else self.password_file
+
+    def allows(self, user, access, topic) -> bool:
+        if self.is_rabbitmq():
+            return rabbitmq.allows(json.loads(self.definitions_file.read_text()), user, access, topic)
+        return acl.allows(self.acl_file.read_text(), user, access, topic)
+
+    def has_rules_for(self, user) -> bool:
+        if self.is_rabbitmq():
+            return user in rabbitmq.read_hashes(self.definitions_file)
+        return user in acl.users_named(self.acl_file.read_text())
+
+    def password_matches(self, user, password):
+        """None: the broker has no such login; else whether the password is its password."""
+        if self.is_rabbitmq():
+            stored = rabbitmq.read_hashes(self.definitions_file).get(user)
+            return None if stored is None else rabbitmq.check_password(stored, password)
+        stored = self.users().get(user)
+        return None if stored is None else passwd.verify_password(password, stored)
+
+    def without_rabbitmq_password(self, s=None) -> list:
+        """Logins made before the broker was RabbitMQ: its definitions have no hash of theirs."""
+        s = s or self.settings()
+        hashes = rabbitmq.read_hashes(self.definitions_file)
+        return [n for n in s["devices"] + s["monitors"] if n not in hashes]
 
     # The broker host's files ------------------------------------------------------------
 
     def configure(self, pki, *, tls_port=None, bind=None, dev=False, plain_port=None, mtls=None,
-                  prefix=None, max_packet_size=None):
+                  prefix=None, max_packet_size=None, kind=None):
         """`broker config`: settings kept for the next time, then every file written."""
         s = self.settings()
+        if kind is not None and kind != s["kind"]:
+            if kind not in KINDS:
+                raise UserError(f"unknown broker kind {kind!r}: use one of {', '.join(KINDS)}")
+            if s["prefix"] == PREFIXES[s["kind"]]:
+                s["prefix"] = PREFIXES[kind]
+            s["kind"] = kind
         if tls_port is not None:
             s["tls_port"] = tls_port
         if bind is not None:
@@ -254,15 +324,45 @@ class BrokerDir:
         else:
             (self.files / CRL).unlink(missing_ok=True)
         certs.write_secret(self.snippet, self.host_config(s=s).render().encode(), force=True)
+        if self.is_rabbitmq(s):
+            self.stage_rabbitmq(pki, s)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         certs.write_secret(self.conf, self.run_config(s).render().encode(), force=True)
         return True
+
+    def stage_rabbitmq(self, pki, s):
+        """rabbitmq/: rabbitmq.conf and enabled_plugins, and in mqtt-node/ the certificates
+        and the definitions, as they go under the broker host's RabbitMQ folder."""
+        files = self.definitions_file.parent
+        files.mkdir(parents=True, exist_ok=True)
+        os.chmod(files, 0o700)
+        for name, source in ((CA, pki.ca_cert), (CERT, pki.broker_cert), (KEY, pki.broker_key)):
+            certs.write_secret(files / name, source.read_bytes(), force=True)
+        on_host = Path(s["prefix"]) / NAME
+        bind = s["bind"] if s["bind"] != "0.0.0.0" else None
+        text = rabbitmq.conf(
+            tls_port=s["tls_port"], bind=bind, cafile=on_host / CA, certfile=on_host / CERT,
+            keyfile=on_host / KEY, definitions_file=on_host / self.definitions_file.name,
+            mtls=s["mtls"], plain_port=s["plain_port"],
+            header=f"{NAME}: RabbitMQ settings written by host_tools (`broker config --kind "
+                   f"rabbitmq`)\nInstalled as {s['prefix']}/rabbitmq.conf, with "
+                   f"{s['prefix']}/enabled_plugins and {on_host}/")
+        certs.write_secret(self.rabbit_dir / "rabbitmq.conf", text.encode(), force=True)
+        certs.write_secret(self.rabbit_dir / "enabled_plugins", rabbitmq.ENABLED_PLUGINS.encode(),
+                           force=True)
+        if not self.definitions_file.exists():
+            self.write_acl(s)
 
     def apply(self, pki, what: str) -> str:
         """After a change: the files staged again, the change noted, a running broker reloaded.
         Returns what became of it, for the user."""
         self.stage(pki)
         self.note_change(what)
+        if self.is_rabbitmq():
+            return (f"RabbitMQ reads them once {self.definitions_file.name} is on its host: copy "
+                    f"it to {self.settings()['prefix']}/{NAME}/ and `sudo rabbitmqctl "
+                    f"import_definitions {self.settings()['prefix']}/{NAME}/"
+                    f"{self.definitions_file.name}` there")
         pid = self.running_pid()
         if pid and self.reload():
             return f"the running broker (pid {pid}) has read them"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from cryptography import x509
 
-from ..broker import passwd
 from ..errors import UserError
 from ..pki import x509 as certs
 
@@ -304,12 +303,12 @@ def explain_login(code, meaning, t, report):
     user = t.username
     head = f"the broker refused the login of {user} (CONNACK code {code}, {meaning})"
     if t.passwd_file and Path(t.passwd_file).exists():
-        users = passwd.read_password_file(t.passwd_file)
-        if user not in users:
+        matches = t.site.password_matches(user, t.password or "")
+        if matches is None:
             report.add("fail", "unknown_user", f"{head}: {user} is not in the password file "
                        f"{t.passwd_file}", f"provision it (`provision {user}`) or add it "
                        f"(`broker user`); then the broker must reload: {RESTART_HINT}")
-        elif not passwd.verify_password(t.password or "", users[user]):
+        elif not matches:
             report.add("fail", "wrong_password", f"{head}: wrong password (it does not match "
                        f"{user}'s hash in {t.passwd_file})",
                        "use the password from the device's bundle, or provision it again "
@@ -346,7 +345,7 @@ def acl_no_device(report):
 
 def acl_denied(report, t, missing):
     hint = ""
-    if f"user {t.username}\n" not in Path(t.acl_file).read_text():
+    if not t.site.has_rules_for(t.username):
         hint = f"; {t.acl_file} has no block for {t.username}"
     report.add("fail", "acl_denied", f"the ACL does not let {t.username} "
                + ", ".join(f"{access} {topic}" for access, topic in missing),

@@ -49,21 +49,22 @@ def _login(t, report, anchor_der, timeout) -> bool:
 
 
 def _topics(t, report):
-    """The device's rules in the broker's ACL, as Mosquitto reads them."""
+    """The device's rules in the broker's ACL (or RabbitMQ's topic permissions), as the broker
+    reads them."""
     if not t.device_id:
         diag.acl_no_device(report)
         return
     if t.acl_file is None or not t.acl_file.exists():
         diag.acl_not_here(report)
         return
-    text = t.acl_file.read_text()
+    allows = t.site.allows
     may, may_not = acl.device_samples(t.device_id)
-    missing = [(a, topic) for a, topic in may if not acl.allows(text, t.username, a, topic)]
+    missing = [(a, topic) for a, topic in may if not allows(t.username, a, topic)]
     if missing:
         diag.acl_denied(report, t, missing)
         return
     diag.acl_own(report, t, may)
-    leaks = [(a, topic) for a, topic in may_not if acl.allows(text, t.username, a, topic)]
+    leaks = [(a, topic) for a, topic in may_not if allows(t.username, a, topic)]
     if leaks:
         diag.acl_open(report, t, leaks)
     else:

@@ -36,11 +36,11 @@ class Target:
 
     @property
     def passwd_file(self):
-        return self.site.password_file if self.site else None
+        return self.site.logins_file if self.site else None
 
     @property
     def acl_file(self):
-        return self.site.acl_file if self.site else None
+        return self.site.rules_file if self.site else None
 
 
 def _read_cas(path) -> list:
@@ -101,6 +101,21 @@ def from_bundle(bundle: Path, tmp: Path, host=None, port=None, broker_dir=None, 
         certs.write_public(Path(t.certfile), certs.cert_pem(cert))
         certs.write_secret(Path(t.keyfile), certs.key_pem(key), force=True)
     return t
+
+
+def each_broker(bundle: Path, tmp: Path, host=None, port=None, broker_dir=None, pki=None) -> list:
+    """A target per broker the device tries (mqtt.hosts, in its order), or the one --host names."""
+    from ..device.bundle import read_config
+    cfg = read_config(bundle) or {}
+    hosts = cfg.get("mqtt", {}).get("hosts")
+    if host or not hosts:
+        return [from_bundle(bundle, tmp, host, port, broker_dir, pki)]
+    out = []
+    for entry in hosts:
+        t = from_bundle(bundle, tmp, entry.get("host"), port or entry.get("port"), broker_dir, pki)
+        t.server_hostname = entry.get("name") or t.server_hostname
+        out.append(t)
+    return out
 
 
 def temp_dir():

@@ -26,8 +26,11 @@ _FIRMWARE_CONFIG = FIRMWARE / "node" / "config.py"
 def write_bundle(out_dir: Path, device_id: str, *, host: str, port: int, ca_der: Path,
                  user: str | None, password: str | None, tls_mode="ca", pins=(),
                  server_hostname=None, client_cert=None, client_key=None, board="unix",
-                 mqtt_extra=None, node=None, wifi=None) -> Path:
-    """Write config.json and the TLS files of one device; returns the bundle folder."""
+                 mqtt_extra=None, node=None, wifi=None, hosts=None) -> Path:
+    """Write config.json and the TLS files of one device; returns the bundle folder.
+
+    hosts: several brokers [(host, port, the name its certificate carries or None)], tried in
+    order by the node (mqtt.hosts) in place of host and port."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tls = {"mode": tls_mode, "ca": "ca.der", "pins": list(pins)}
@@ -47,6 +50,10 @@ def write_bundle(out_dir: Path, device_id: str, *, host: str, port: int, ca_der:
         for stale in (CLIENT_CERT, CLIENT_KEY):
             (out_dir / stale).unlink(missing_ok=True)
     mqtt = {"host": host, "port": port, "client_id": device_id}
+    if hosts:
+        del mqtt["host"]
+        mqtt["hosts"] = [dict({"host": h, "port": p}, **({"name": n} if n else {}))
+                         for h, p, n in hosts]
     if user:
         mqtt["user"] = user
     if password is not None:

@@ -33,6 +33,7 @@ def provision(ctx, args):
     for device_id in ids:
         req = prov.Request(
             device_id=device_id, board=args.board, host=args.host, port=args.port,
+            also_hosts=args.also_host,
             tls_on_plain_port=args.tls_on_plain_port, tls_mode=args.tls_mode,
             mtls=True if args.mtls else (False if args.no_mtls else None),
             server_hostname=args.server_hostname, password=password, new_password=args.new_password,
@@ -63,7 +64,10 @@ def _report(ctx, r):
     files = sorted(p.name for p in r.bundle.iterdir())
     say(f"provision: {cfg['board']} device {cfg['device_id']} -> {r.bundle}/ ({', '.join(files)})")
     pins = ", ".join(p[:16] + "..." for p in tls["pins"])
-    say(f"  broker    {cfg['mqtt']['host']}:{cfg['mqtt']['port']}, tls {tls['mode']}"
+    mqtt = cfg["mqtt"]
+    brokers = ([f"{h['host']}:{h['port']}" for h in mqtt["hosts"]] if "hosts" in mqtt
+               else [f"{mqtt['host']}:{mqtt['port']}"])
+    say(f"  broker    {', then '.join(brokers)}, tls {tls['mode']}"
         + (f", checks the name {tls['server_hostname']}" if tls.get("server_hostname") else "")
         + (f", pins {pins}" if tls["pins"] else ""))
     if tls.get("cert"):

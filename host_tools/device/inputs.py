@@ -32,6 +32,23 @@ def check_host(host: str, where: str):
                         "alone, e.g. broker.lan or 192.168.1.10 (no mqtts://, no :port)")
 
 
+def host_and_port(text: str, default_port: int, where: str) -> tuple:
+    """HOST or HOST:PORT (an IPv6 address in brackets: [::1]:8883), checked."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    check_host(host, where)
+    if not port:
+        return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"{text!r} ({where}): the port after ':' must be a number 1-65535")
+    return host, int(port)
+
+
 def check_tls_port(port: int, where: str, allowed: bool):
     if port == PLAIN_PORT and not allowed:
         raise UserError(f"{where} is {PLAIN_PORT}, MQTT's plain-text port, and the node speaks only "

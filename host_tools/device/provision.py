@@ -31,6 +31,7 @@ class Request:
     board: str | None = None
     host: str | None = None
     port: int | None = None
+    also_hosts: list | None = None    # more brokers, HOST[:PORT], tried after host (failover)
     tls_on_plain_port: bool = False
     tls_mode: str | None = None
     mtls: bool | None = None
@@ -89,11 +90,40 @@ def _host_and_port(req, old_mqtt, env, broker_settings, broker_certs):
     return host, port
 
 
+def _first_broker(old_mqtt):
+    """A bundle's mqtt section as if it named one broker, and the brokers after the first."""
+    hosts = old_mqtt.get("hosts")
+    if not hosts:
+        return old_mqtt, []
+    first = dict(old_mqtt, host=hosts[0]["host"], port=hosts[0].get("port", old_mqtt.get("port")))
+    return first, [(h["host"], h.get("port", first["port"]), None) for h in hosts[1:]]
+
+
+def _more_brokers(req, old_more, port, server_hostname, mode, broker_certs):
+    """The brokers tried after the first (--also-host, else the bundle's), each checked like
+    --host: a host name or address, a TLS port, a name the broker certificate carries."""
+    if req.also_hosts is None:
+        return old_more
+    more = []
+    for text in filter(None, req.also_hosts):
+        h, p = inputs.host_and_port(text, port, "--also-host")
+        inputs.check_tls_port(p, f"--also-host {text}", req.tls_on_plain_port)
+        if mode in ("ca", "ca+pin"):
+            for label, cert in broker_certs:
+                if not certs.matches_name(cert, server_hostname or h):
+                    raise UserError(f"the {label} is not for {server_hostname or h} (--also-host "
+                                    f"{text}): reissue it with `certs broker` naming every broker "
+                                    "host (--dns/--ip, repeatable), or give --server-hostname")
+        more.append((h, p, None))
+    return more
+
+
 def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings=None) -> Result:
     check_device_id(req.device_id)
     bundle_dir = Path(root) / req.device_id
     old = read_config(bundle_dir) or {}
     old_mqtt, old_tls, old_wifi = old.get("mqtt", {}), old.get("tls", {}), old.get("wifi", {})
+    old_mqtt, old_more = _first_broker(old_mqtt)
     broker_settings = bdir.settings()
     warnings = []
     bdir.check_new_login(req.device_id, "device", replace=True)
@@ -157,6 +187,8 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
                                 f"(--host or --server-hostname), or reissue it with "
                                 f"`certs broker --dns {checked_name}` (or --ip)")
 
+    more = _more_brokers(req, old_more, port, server_hostname, mode, broker_certs)
+
     pins = [certs.fingerprint_sha256(cert) for _, cert in broker_certs]
     pins += [p for p in (inputs.normalise_pin(p) for p in req.pins) if p not in pins]
     if mode in ("pin", "ca+pin") and not pins:
@@ -195,6 +227,10 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
            "mqtt": {"host": host, "port": port, "client_id": req.device_id,
                     "user": req.device_id, "password": password},
            "tls": {"mode": mode, "ca": "ca.der", "pins": pins}}
+    hosts = [(host, port, None)] + more if more else None
+    if hosts:
+        del cfg["mqtt"]["host"]
+        cfg["mqtt"]["hosts"] = [{"host": h, "port": p} for h, p, _ in hosts]
     if server_hostname:
         cfg["tls"]["server_hostname"] = server_hostname
     if mtls:
@@ -218,7 +254,7 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
     write_bundle(bundle_dir, req.device_id, host=host, port=port, ca_der=ca_source,
                  user=req.device_id, password=password, tls_mode=mode, pins=pins,
                  server_hostname=server_hostname, client_cert=client_cert, client_key=client_key,
-                 board=board, node=cfg.get("node"), wifi=wifi)
+                 board=board, node=cfg.get("node"), wifi=wifi, hosts=hosts)
     bdir.add_login(req.device_id, password, "device", replace=True)
     outcome = bdir.apply(pki, f"provision {req.device_id}")
     return Result(bundle_dir, cfg, generated, kept, issued, outcome, warnings)

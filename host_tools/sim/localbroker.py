@@ -21,6 +21,7 @@ TEST_DEVICE_TOPICS = (("write", "nodes/{id}/#"), ("read", "nodes/{id}/cmd/#"))
 
 @dataclass
 class LocalBroker:
+    kind = "mosquitto"
     host: str
     tls_port: int
     plain_port: int | None

@@ -118,3 +118,32 @@ def test_an_open_wifi_network_and_board_defaults():
     eq(config.validate(raw)["mqtt"]["window"], 6, "a window given is kept")
     del raw["wifi"]
     _says(raw, "wifi.ssid")
+
+
+def _hosts(hosts, **mqtt):
+    raw = {"device_id": "node-1", "mqtt": dict(mqtt, hosts=hosts)}
+    return raw
+
+
+def test_a_list_of_brokers_is_typed_and_defaults_follow_the_single_broker():
+    cfg = config.validate(_hosts([{"host": "b1.lan"}, {"host": "10.0.0.2", "port": 8884,
+                                                        "name": "b2.lan"}], port=9883))
+    eq(cfg["mqtt"]["hosts"], [("b1.lan", 9883, "b1.lan"), ("10.0.0.2", 8884, "b2.lan")], "hosts")
+    eq((cfg["mqtt"]["host"], cfg["mqtt"]["port"]), ("b1.lan", 9883), "the first is mqtt.host")
+    raw = _hosts([{"host": "10.0.0.1"}])
+    raw["tls"] = {"server_hostname": "broker.lan"}
+    eq(config.validate(raw)["mqtt"]["hosts"], [("10.0.0.1", 8883, "broker.lan")],
+       "tls.server_hostname is the name an entry without one checks")
+    eq(config.validate(BASE)["mqtt"]["hosts"], None, "a single mqtt.host stays as it was")
+
+
+def test_a_bad_broker_entry_is_named_in_one_line():
+    _says(_hosts([{"host": "b1"}, {"host": "b2", "port": 0}]), "mqtt.hosts[1].port", "1-65535")
+    _says(_hosts([{"host": "b1"}, "b2:8883"]), "mqtt.hosts[1]", "\"host\": NAME", "'b2:8883'")
+    _says(_hosts([{"host": "b1", "nmae": "x"}]), "mqtt.hosts[0]", "the name its certificate")
+    _says(_hosts([{"host": "b1", "name": ""}]), "mqtt.hosts[0].name", "non-empty string")
+    _says(_hosts([{"host": ""}]), "mqtt.hosts[0]")
+    _says(_hosts([]), "mqtt.hosts", "list of 1-8")
+    _says(_hosts({"host": "b1"}), "mqtt.hosts", "list of 1-8")
+    _says(_hosts([{"host": "b1"}], host="b0"), "mqtt.host", "both", "keep one")
+    _says({"device_id": "x", "mqtt": {}}, "mqtt.host is missing", "mqtt.hosts")

@@ -27,19 +27,20 @@ print(json.dumps({"buffered": len(ring), "next_seq": ring.next_seq,
 
 class NodeSim:
     def __init__(self, tmp_path, broker, node_opts=None, mqtt_opts=None, proxy=False, heapsize=None,
-                 monitor=True, bundle=None):
+                 monitor=True, bundle=None, device=DEVICE):
         """bundle: write_bundle arguments to override (tls_mode, pins, ca_der, port, ...);
         monitor=False for a broker a host client cannot log in to (a broken certificate)."""
         self.broker = broker
+        self.device = device
         self.proxy = TcpProxy(broker.tls_port) if proxy else None
         port = self.proxy.port if proxy else broker.tls_port
         self.node_opts = {"interval_s": 60, "stats_every_s": 100000}
         self.node_opts.update(node_opts or {})
-        args = dict(host="127.0.0.1", port=port, ca_der=broker.ca_der, user=DEVICE,
-                    password=broker.users[DEVICE], server_hostname="localhost",
+        args = dict(host="127.0.0.1", port=port, ca_der=broker.ca_der, user=device,
+                    password=broker.users[device], server_hostname="localhost",
                     node=self.node_opts, mqtt_extra=mqtt_opts)
         args.update(bundle or {})
-        self.bundle = provision.write_bundle(tmp_path / DEVICE, DEVICE, **args)
+        self.bundle = provision.write_bundle(tmp_path / device, device, **args)
         self.node = SimNode(self.bundle, heapsize=heapsize)
         self.monitor = None
         if monitor:
@@ -66,7 +67,7 @@ class NodeSim:
     # --- what the broker delivered ---
 
     def topic(self, name):
-        return f"nodes/{DEVICE}/{name}"
+        return f"nodes/{self.device}/{name}"
 
     def messages(self, name):
         return [m for m in self.monitor.messages if m.topic == self.topic(name)]

@@ -34,8 +34,8 @@ def retained_status(b, timeout=10):
     return got["doc"]
 
 
-def test_online_wakes_deliver_each_reading_and_never_touch_flash(node_sim):
-    sim = node_sim()
+def test_online_wakes_deliver_each_reading_and_never_touch_flash(node_sim, each_broker):
+    sim = node_sim(broker=each_broker)
     for _ in range(4):
         w = sim.wake()
         assert 59000 <= w.sleep_ms <= 60000, w.output  # the schedule holds to the second
@@ -65,8 +65,8 @@ def test_a_wake_before_the_reading_is_due_takes_none_and_sleeps_the_rest(node_si
     assert sim.wait_seqs([1]) and sim.seqs() == [1]
 
 
-def test_broker_outage_across_wakes_loses_nothing_and_backs_off(node_sim):
-    sim = node_sim(node_opts={"rtc_batch": 4})
+def test_broker_outage_across_wakes_loses_nothing_and_backs_off(node_sim, each_broker):
+    sim = node_sim(broker=each_broker, node_opts={"rtc_batch": 4})
     sim.wake()
     sim.broker.stop()
     sleeps = []
@@ -121,8 +121,8 @@ def test_unacknowledged_reading_is_resent_after_sleep_with_dup_and_its_packet_id
     assert log.index(first) < log.index(again)
 
 
-def test_commands_sent_while_asleep_arrive_at_the_next_wake(node_sim):
-    sim = node_sim()
+def test_commands_sent_while_asleep_arrive_at_the_next_wake(node_sim, each_broker):
+    sim = node_sim(broker=each_broker)
     sim.wake()                      # first wake subscribes (persistent session)
     sim.command("ping")
     sim.command("interval", "120")
@@ -138,8 +138,8 @@ def test_commands_sent_while_asleep_arrive_at_the_next_wake(node_sim):
     assert 119000 <= sim.wake().sleep_ms <= 120000
 
 
-def test_stats_add_up_after_an_outage(node_sim):
-    sim = node_sim(node_opts={"rtc_batch": 2, "stats_every_s": 1})
+def test_stats_add_up_after_an_outage(node_sim, each_broker):
+    sim = node_sim(broker=each_broker, node_opts={"rtc_batch": 2, "stats_every_s": 1})
     sim.wake()
     sim.broker.stop()
     for _ in range(6):
