@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-COLUMNS = (("fault", "fault"), ("variant", "variant"), ("taken", "readings"), ("lost", "lost"),
+COLUMNS = (("fault", "fault"), ("variant", "variant"), ("taken", "readings"), ("held", "held"), ("lost", "lost"),
            ("lost_in_broker", "lost in broker"), ("duplicates", "dups"), ("resent", "resent"),
            ("max_blocked_s", "blocked s"), ("bound_s", "bound s"))
 _rows = []
