@@ -68,10 +68,11 @@ def pubacks_reached(sim, log_mark, first_session):
     return reached
 
 
-def faulted_wake(sim, **kw):
+def faulted_wake(sim, held=None, **kw):
     """A wake under a fault (sim.wake's arguments), checked: the node let go of no more
-    readings than PUBACKs could reach it, and holds none it did not hold or take."""
-    before = sim.custody()
+    readings than PUBACKs could reach it, and holds none it did not hold or take. held: what
+    the node holds before it, when the test knows (else read from its flash and RTC memory)."""
+    before = sim.custody() if held is None else set(held)
     log_mark = len(sim.broker.log_text())
     first_session = len(sim.proxy.sessions) if sim.proxy is not None else 0
     w = sim.wake(**kw)

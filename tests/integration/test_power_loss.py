@@ -73,9 +73,11 @@ def test_power_loss_at_every_write_point_of_a_wake(mode, backlog, node_sim, brok
     assert counted.outcome == "slept" and "delivery failed" not in counted.output, counted.output
     points = counted.points
     assert "n" in points, points
-    # durable stores every reading before it is sent; default and rtc_batch 0 write flash only
-    # when a backlog is there to acknowledge.
+    # durable stores the wake's readings before anything goes out; default and rtc_batch 0
+    # write flash only when a backlog is there to acknowledge.
     assert ("f" in points) == (mode == "durable" or backlog), points
+    if mode == "durable":
+        assert points.index("f") < points.index("n"), points
 
     scenario = f"{mode}, {'backlog' if backlog else 'online'}"
     lost_most = resent = duplicates = k = 0
@@ -93,6 +95,9 @@ def test_power_loss_at_every_write_point_of_a_wake(mode, backlog, node_sim, brok
         own, stored = set(sim.taken([w])), set(sim.stored([w]))
         volatile = (in_rtc | own) - stored      # what RTC memory (or RAM) alone held
         where = f"{scenario}: cut before write point {k} of {points}"
+        if mode == "durable" and "(network)" in w.output:
+            # Stored right after it is taken: before the wake sends anything.
+            assert own <= stored, f"{where}: {sorted(own - stored)} not in flash yet\n{w.output}"
         assert r.lost <= volatile, f"{where}: lost {sorted(r.lost - volatile)}, which flash held\n{w.output}"
         assert len(r.lost) <= bound, f"{where}: lost {len(r.lost)} > {bound}: {sorted(r.lost)}"
         assert not r.sent_twice, f"{where}: packet ids {r.sent_twice} went to the broker twice without DUP"
