@@ -52,7 +52,7 @@ MUTANTS = (
     Mutant("durable storage off", "firmware/node/ledger.py",
            'if not self.opt["durable"] and \\', "if True and \\",
            (PL, "-k", "durable and online")),
-    Mutant("keep() drops the readings the broker did not acknowledge", "firmware/node/ledger.py",
+    Mutant("settle() drops the readings the broker did not acknowledge", "firmware/node/ledger.py",
            "st.pending = [r for r in st.pending if not self.is_acked(r)]", "st.pending = []",
            (PL, "-k", "default and backlog")),
     Mutant("rtc_batch ignored: RTC memory never goes to flash in a batch", "firmware/node/ledger.py",

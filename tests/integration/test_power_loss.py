@@ -9,12 +9,15 @@ After each cut, RTC memory is gone; the node wakes (cold boot) until it holds no
 
 - the readings lost are only those RTC memory (or RAM) alone held at the cut, and no more than
   the README's row for the mode allows ("What each setting can lose"), counted from the
-  readings the node took: default, at most rtc_batch waiting in RTC memory and the wake's own;
-  rtc_batch 0, the wake's own only; durable, none that reached flash (a reading is stored
-  right after it is taken: only one whose store the cut interrupted);
-- no reading reaches the broker twice without DUP;
+  readings the node held and took: default, at most rtc_batch waiting in RTC memory and the
+  wake's own; rtc_batch 0, the wake's own only; durable, only the wake's own whose store the
+  cut interrupted (each is in flash before the wake sends anything);
+- no reading reaches the broker twice without DUP (after a power loss the readings flash
+  carried go again with DUP: RTC memory no longer says which went out before);
 - nothing comes back once the broker acknowledged it: the node holds nothing at the end.
 """
+
+import itertools
 
 import pytest
 
@@ -39,6 +42,8 @@ OUTAGE_WAKES = 7
 BACKLOG = {"default": ({3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {13, 14, 15, 16}),
            "rtc_batch 0": ({3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, set()),
            "durable": ({3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, set())}
+
+
 def setup_state(sim, backlog):
     """The node's state before the wake under test: online (its previous wake delivered
     everything) or with a backlog (the broker was away for OUTAGE_WAKES wakes)."""
@@ -80,16 +85,21 @@ def test_power_loss_at_every_write_point_of_a_wake(mode, backlog, node_sim, brok
         assert points.index("f") < points.index("n"), points
 
     scenario = f"{mode}, {'backlog' if backlog else 'online'}"
-    lost_most = resent = duplicates = k = 0
-    while True:
+    lost_most = resent = duplicates = cuts = 0
+    for k in itertools.count():
         sim.restore_board(kept)
         r = Round(sim, in_flash | in_rtc)
         w = sim.node.wake(cut_at=k)
         if w.outcome == "slept":
-            # Past the wake's last write point: it ran to the end.
-            assert k >= len(points), (k, points, w.output)
-            break
+            # Past the wake's last write point: it ran to the end. (How the PUBACKs of a window
+            # arrive decides how many writes its refills take: a wake may make one more or
+            # one fewer than the counted one.)
+            assert "delivery failed" not in w.output, w.output
+            if k >= len(points):
+                break
+            continue
         assert w.outcome == "killed" and w.cut_at == k, w.output
+        cuts += 1
         sim.drain()
         r.close()
         own, stored = set(sim.taken([w])), set(sim.stored([w]))
@@ -105,9 +115,8 @@ def test_power_loss_at_every_write_point_of_a_wake(mode, backlog, node_sim, brok
         lost_most = max(lost_most, len(r.lost))
         resent += r.resent
         duplicates += r.duplicates
-        k += 1
     fault_report("power loss at every write point", scenario, taken=len(in_flash | in_rtc) + PER_WAKE,
                  held=len(in_flash | in_rtc), lost=lost_most, duplicates=duplicates, resent=resent,
-                 faulted_wakes=k, note=f"{len(points)} write points ({points.count('f')} flash, "
+                 faulted_wakes=cuts, note=f"{len(points)} write points ({points.count('f')} flash, "
                  f"{points.count('n')} network: {points}); the most lost at one cut: {lost_most} "
                  f"(the mode's bound {bound})")
