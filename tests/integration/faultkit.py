@@ -76,8 +76,7 @@ def faulted_wake(sim, held=None, **kw):
     log_mark = len(sim.broker.log_text())
     first_session = len(sim.proxy.sessions) if sim.proxy is not None else 0
     w = sim.wake(**kw)
-    f = Faulted(w, before, set(sim.taken([w])), sim.custody(), 0)
-    f.acks = pubacks_reached(sim, log_mark, first_session)
+    f = Faulted(w, before, set(sim.taken([w])), sim.custody(), pubacks_reached(sim, log_mark, first_session))
     assert f.after <= f.before | f.own, f"readings held from nowhere: {sorted(f.after - f.before - f.own)}"
     assert len(f.let_go) <= f.acks, (
         f"the node let go of {len(f.let_go)} readings {sorted(f.let_go)} with at most {f.acks} "
