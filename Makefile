@@ -27,12 +27,13 @@ MPY ?=
 HOST_TOOLS := $(BIN)/python -m host_tools
 FLASH_NEEDS := $(if $(filter esp8266,$(BOARD)),$(if $(FIRMWARE),,image),build)
 
-.PHONY: setup test demo bench clean help build image flash repl dev smoke emu
+.PHONY: setup test demo bench clean help build image flash repl dev smoke emu mutants
 
 help:
 	@echo "make demo    the node on the unix port publishing to a local Mosquitto over TLS"
 	@echo "make test    every test: device (MicroPython), host tools, integration (real broker)"
 	@echo "make bench   the benchmarks: a table, and bench/results.json"
+	@echo "make mutants the mutation check: one-line mutants of the firmware, none may pass the tests"
 	@echo "make emu MICROPYTHON_SRC=<dir or tarball>   build the ESP8266 and ESP32 board emulators"
 	@echo "make setup   create $(VENV) with the host tools and the test tools"
 	@echo "make build   firmware/ compiled to .mpy in build/firmware (MPY=6.2 for older boards)"
@@ -57,6 +58,10 @@ test: $(STAMP) $(if $(MICROPYTHON_SRC),emu)
 emu:
 	@test -n "$(MICROPYTHON_SRC)" || { echo "make emu: give MICROPYTHON_SRC=<a MicroPython 1.29 checkout or its source tarball> (README, \"Board emulators\")"; exit 2; }
 	bash emu/build "$(MICROPYTHON_SRC)"
+
+# Each mutant of tests/mutants.py against the tests that must catch it (about 2 minutes; CI runs it).
+mutants: $(STAMP)
+	$(BIN)/python tests/mutants.py $(MUTANTS_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m host_tools demo

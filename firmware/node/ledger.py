@@ -6,7 +6,8 @@
 # resumes at the stored ceiling, so numbers reserved but never used are skipped, never reused.
 # Packet ids: pid_of(n) = n % 65535 + 1, so a reading sent before a deep sleep and not
 # acknowledged goes again after it with the same id (DUP set: it went out before, n <=
-# sent_max), and nothing but n needs to be remembered.
+# sent_max), and nothing but n needs to be remembered. After a power loss, RTC memory no longer
+# says which readings went out: every one that flash carried over counts as sent (DUP).
 # Custody: a reading leaves the node only with its PUBACK. From the moment it is taken it waits
 # in RTC memory (a batch of up to node.rtc_batch, written to flash in one commit when full) or
 # in the flash ring buffer (node.ringbuf, opened only when it may hold readings or must take
@@ -41,6 +42,10 @@ class Ledger:
             # what the flash holds is carried over.
             state.flash = 1
             state.carried = self.in_flash()
+            if state.carried:
+                # Which of them went out before the power went is lost with RTC memory: all go
+                # again as resends (DUP); every number below the ceiling was handed out before.
+                state.sent_max = self._ceiling() - 1
             log("node: cold boot (%s), %d readings in flash" % (state.reset_reason, state.carried))
 
     # --- numbers ---
@@ -50,12 +55,7 @@ class Ledger:
         st = self.st
         if st.next_n >= st.n_limit:
             path = self.dir + "/" + _NUMBERS
-            try:
-                with open(path) as f:
-                    ceiling = int(f.read())
-            except (OSError, ValueError):
-                ceiling = 0
-            start = max(st.next_n, ceiling)
+            start = max(st.next_n, self._ceiling())
             # Write then rename: littlefs renames atomically, a power cut leaves old or new.
             with open(path + ".tmp", "w") as f:
                 f.write(str(start + _BLOCK))
@@ -65,6 +65,14 @@ class Ledger:
         n = st.next_n
         st.next_n += 1
         return n
+
+    def _ceiling(self):
+        # Numbers below it were handed out before (flash's record of them; 0: none yet).
+        try:
+            with open(self.dir + "/" + _NUMBERS) as f:
+                return int(f.read())
+        except (OSError, ValueError):
+            return 0
 
     def message(self, rec):
         """(packet id, DUP) of a reading; DUP when it went out before (sent() says when it

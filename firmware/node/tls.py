@@ -37,10 +37,6 @@ import select
 import time
 from micropython import const
 
-try:
-    import tls
-except ImportError:         # MicroPython before 1.23
-    import ssl as tls
 
 _X509_FATAL = const(-0x3000)     # MBEDTLS_ERR_X509_FATAL_ERROR: ends the handshake
 _LEAD = const(512)               # bytes kept of the leaf: its issuer and subject, to explain
@@ -55,113 +51,20 @@ class TLSError(ValueError):
     """The broker could not be authenticated, or did not speak TLS; the message says why."""
 
 
-def _read(base_dir, name, key):
-    try:
-        with open(base_dir + "/" + name, "rb") as f:
-            return f.read()
-    except OSError:
-        raise ValueError("tls.%s: no file %s in %s: %s" % (key, name, base_dir, REPROVISION))
-
-
 KEY_PIN = "sha256//"            # a public key pin, as curl's --pinnedpubkey writes it
 
 
-def parse_pins(pins):
-    """Pins -> (certificate digests, public key digests), 32-byte SHA-256 each: a certificate
-    pin is hex ('ab12...' or 'AB:12:...'), a key pin "sha256//" + base64."""
-    import binascii
-    certs, keys = [], []
-    for i, pin in enumerate(pins or ()):
-        text = str(pin)
-        try:
-            if text.startswith(KEY_PIN):
-                digest = binascii.a2b_base64(text[len(KEY_PIN):])
-            else:
-                digest = binascii.unhexlify(text.replace(":", "").replace(" ", "").lower())
-        except ValueError:
-            digest = b""
-        if len(digest) != 32:
-            raise ValueError("tls.pins[%d] %r is neither a certificate's SHA-256 fingerprint (64 "
-                             "hex digits) nor a key pin (sha256// and 44 base64 characters): %s"
-                             % (i, pin, REPROVISION))
-        (keys if text.startswith(KEY_PIN) else certs).append(digest)
-    return certs, keys
-
-
-def tlv(der, i):
-    """The DER element at i: (offset of its content, offset past its end)."""
-    n = der[i + 1]
-    if n < 0x80:
-        return i + 2, i + 2 + n
-    k = n & 0x7F
-    if k > 3:
-        raise IndexError("not DER")
-    v = 0
-    for j in range(i + 2, i + 2 + k):
-        v = (v << 8) | der[j]
-    return i + 2 + k, i + 2 + k + v
-
-
-def public_key(der):
-    """The SubjectPublicKeyInfo element of a certificate in DER (its bytes), or None."""
-    try:
-        i = tlv(der, tlv(der, 0)[0])[0]     # into Certificate, into TBSCertificate
-        if der[i] == 0xA0:
-            i = tlv(der, i)[1]              # version
-        for _ in range(5):                  # serial, signature, issuer, validity, subject
-            i = tlv(der, i)[1]
-        end = tlv(der, i)[1]
-        return der[i:end] if end <= len(der) else None
-    except IndexError:
-        return None
-
-
 def make_context(tls_cfg, base_dir):
-    mode = tls_cfg.get("mode", "ca")
-    if mode not in ("ca", "pin", "ca+pin", "insecure"):
-        raise ValueError("tls.mode %r: use one of ca, pin, ca+pin, insecure" % mode)
-    pins = parse_pins(tls_cfg.get("pins")) if "pin" in mode else None
-    if pins is not None and not (pins[0] or pins[1]):
-        raise ValueError("tls.mode %r needs the broker's fingerprint in tls.pins: %s"
-                         % (mode, REPROVISION))
-    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-    # mbedtls has a verify callback, axTLS verifies nothing and has none.
-    callback = hasattr(ctx, "verify_callback")
-    if mode.startswith("ca"):
-        cadata = _read(base_dir, tls_cfg.get("ca") or "ca.der", "ca")
-        try:
-            ctx.verify_mode = tls.CERT_REQUIRED
-            try:
-                ctx.load_verify_locations(cadata)
-            except TypeError:           # the ssl module's wrapper (before 1.23) names it
-                ctx.load_verify_locations(cadata=cadata)
-        except (AttributeError, NotImplementedError):
-            raise ValueError("tls.mode %r needs a TLS library that verifies certificates; "
-                             "this port's (axTLS, ESP8266) cannot: use tls.mode \"pin\"" % mode)
-        except (ValueError, OSError):
-            raise ValueError("tls.ca: %s is not a certificate in DER: %s"
-                             % (tls_cfg.get("ca"), REPROVISION))
-    elif pins is not None and callback:
-        # Verify, but let the callback decide: no CA is needed to check a pin.
-        ctx.verify_mode = tls.CERT_OPTIONAL
-    else:
-        ctx.verify_mode = tls.CERT_NONE
-    cert, key = tls_cfg.get("cert"), tls_cfg.get("key")
-    if bool(cert) != bool(key):
-        raise ValueError("tls.cert and tls.key go together (mutual TLS): set both or neither")
-    if cert:
-        try:
-            ctx.load_cert_chain(_read(base_dir, cert, "cert"), _read(base_dir, key, "key"))
-        except (ValueError, OSError) as e:
-            if "no file" in str(e):
-                raise
-            raise ValueError("tls.cert/tls.key: %s/%s are not a certificate and its key in DER "
-                             "(%s): %s" % (cert, key, e, REPROVISION))
-    ctx = Context(ctx, mode, pins, tls_cfg.get("server_hostname"), bool(cert), callback)
-    ctx.handshake_ms = (tls_cfg.get("handshake_s") or 15) * 1000
-    ctx.max_certs = tls_cfg.get("max_certs") or (4 if callback else 1)
-    ctx.max_cert_bytes = tls_cfg.get("max_cert_bytes") or 4096
-    return ctx
+    """The Context for the config's "tls" section (node.tlsmake makes it, and its code goes
+    once it has)."""
+    import node
+    import sys
+    from node.tlsmake import build
+    try:
+        return build(tls_cfg, base_dir)
+    finally:
+        sys.modules.pop("node.tlsmake", None)
+        node.__dict__.pop("tlsmake", None)
 
 
 class Deadline(io.IOBase):
@@ -277,6 +180,7 @@ class Context:
         if digest in self.pins:
             return 0
         if self.key_pins:
+            from node.x509 import public_key
             key = public_key(cert)
             self.key_fingerprint = key and hashlib.sha256(key).digest()
             if self.key_fingerprint in self.key_pins:

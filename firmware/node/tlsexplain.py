@@ -9,7 +9,7 @@
 import time
 from micropython import const
 
-from node.tls import KEY_PIN, REPROVISION, TLSError, tlv
+from node.tls import KEY_PIN, REPROVISION, TLSError
 
 _FATAL_ALERT = const(-0x7780)    # mbedtls: a fatal alert from the peer
 _CONN_EOF = const(-0x7280)       # mbedtls: the peer closed the connection
@@ -75,7 +75,7 @@ def _refusal(ctx, watch):
 
 def _look_again(ctx, name):
     # mbedtls gave no reason: connect again and read the broker's side of a handshake through
-    # a guard that lets no application data out (no CONNECT, no password).
+    # a guard; the connection is closed after the handshake (no CONNECT, no password).
     if ctx.redial is None:
         return None
     redial, ctx.redial = ctx.redial, None       # once: the client sets it at each connect
@@ -85,8 +85,7 @@ def _look_again(ctx, name):
             time.ticks_ms(), ctx.handshake_ms), timeout=ctx.timeout)
     except OSError:
         return None
-    g.verified = False          # whatever happens, no application data leaves
-    try:
+    try:                        # the handshake alone: nothing is written after it
         ctx._ctx.wrap_socket(g, server_hostname=name).close()
     except (ValueError, OSError):
         pass
@@ -195,7 +194,8 @@ def _certificate(text, ctx, name):
     # mbedtls' verification said no: its text names the flags.
     why = []
     if "not correctly signed" in text or "trusted CA" in text:
-        if ctx.leaf and _names_itself(ctx.leaf):
+        from node.x509 import names_itself
+        if ctx.leaf and names_itself(ctx.leaf):
             why.append("its certificate is self-signed (it names itself as its issuer), so no "
                        "CA vouches for it: give the broker a certificate signed by the CA in "
                        "tls.ca (`host_tools certs broker`), or pin this one (tls.mode \"pin\")")
@@ -223,21 +223,3 @@ def _hex(b):
         return None
     import binascii
     return binascii.hexlify(b).decode()
-
-
-def _names_itself(der):
-    """True when the certificate's issuer and subject are the same name (from its first
-    bytes: Certificate, TBSCertificate, [0] version, serial, signature, issuer, validity,
-    subject); None when they are not within `der`."""
-    try:
-        i = tlv(der, tlv(der, 0)[0])[0]   # into Certificate, into TBSCertificate
-        if der[i] == 0xA0:
-            i = tlv(der, i)[1]             # version
-        i = tlv(der, tlv(der, i)[1])[1]   # serial, signature algorithm
-        issuer = tlv(der, i)[1]
-        subject = tlv(der, tlv(der, issuer)[1])
-        if subject[1] > len(der):
-            return None
-        return der[i:issuer] == der[tlv(der, issuer)[1]:subject[1]]
-    except IndexError:
-        return None

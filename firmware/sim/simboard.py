@@ -12,6 +12,8 @@
 #   flash-full  while this file exists, every write to the flash chip fails
 #   cause       why the board started ("deepsleep", "power", ...), written by the runner
 #   sleep       written at deep sleep: the milliseconds asked for
+#   points      written at deep sleep while a power cut is armed (NODE_SIM_CUT, sim/powercut.py):
+#               the wake's write points, "f" (flash) or "n" (network) each
 # The device bundle (config.json, CA, keys) lives in $NODE_DIR, or the current directory.
 import gc
 import os
@@ -72,7 +74,10 @@ def flash():
     global _mounted
     if _mounted is None:
         import vfs
-        from simchip import Chip
+        if os.getenv("NODE_SIM_CUT"):
+            from powercut import Chip   # each program and erase a write point (a runner's cut)
+        else:
+            from simchip import Chip
         chip = Chip(FLASH_BLOCKS, path=_path("flash.img"))
         chip.full = _exists(_path("flash-full"))
         try:
@@ -149,6 +154,9 @@ def set_time(unix_t):
 def deepsleep(ms):
     global _mounted
     _advance(ms)
+    cut = sys.modules.get("powercut")
+    if cut:
+        _write("points", "".join(cut.kinds).encode())
     _write("sleep", str(ms).encode())
     if _mounted is not None:
         import vfs

@@ -5,15 +5,23 @@ simboard.py) keeps its RTC memory, flash chip and clock as files in the simulati
 sleep ends the process, and the next wake() starts it again, in compressed time (the board's
 clock jumps by the time slept). A power loss kills the process at any moment and wipes the RTC
 memory, as on a board; the flash image keeps whatever the chip held at that instant.
+
+wake(cut_at=k) cuts the power just before the wake's k-th write point (every program and
+erase of the flash chip and every network send counts, from 0: firmware/sim/powercut.py);
+cut_at=-1 only counts them: Wake.points lists the wake's write points ("f" flash, "n"
+network), so a test learns how many there are and cuts before each in turn.
 """
 
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import unixport
+
+CUT_MARK = "simboard: power cut before write point"     # firmware/sim/powercut.py says it
 
 
 @dataclass
@@ -22,6 +30,8 @@ class Wake:
     sleep_ms: int | None
     output: str
     seconds: float
+    cut_at: int | None = None   # the write point before which the power went (wake(cut_at=))
+    points: str | None = None   # a counted wake's write points, "f" or "n" each
 
 
 class SimNode:
@@ -67,12 +77,20 @@ class SimNode:
                    NODE_SIM=str(self.sim_dir), NODE_SIM_SPEED=str(self.idle_speed))
         return env
 
-    def wake(self, timeout=60.0, kill_after: float | None = None) -> Wake:
-        """One wake; with kill_after (seconds) the power goes at that moment if still awake."""
+    def wake(self, timeout=60.0, kill_after: float | None = None, cut_at: int | None = None) -> Wake:
+        """One wake; with kill_after (seconds) the power goes at that moment if still awake;
+        with cut_at, just before that write point (-1: never, the write points are counted)."""
         sleep_file = self._file("sleep")
         sleep_file.unlink(missing_ok=True)
+        points_file = self._file("points")
+        points_file.unlink(missing_ok=True)
+        env = self._env()
+        if cut_at is not None:
+            # The counting socket module (firmware/sim/net) goes first on the path.
+            env.update(NODE_SIM_CUT=str(cut_at),
+                       MICROPYPATH=os.pathsep.join([str(unixport.SIM / "net"), env["MICROPYPATH"]]))
         started = time.monotonic()
-        proc = subprocess.Popen(self._command(), env=self._env(), stdout=subprocess.PIPE,
+        proc = subprocess.Popen(self._command(), env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         killed = False
         try:
@@ -87,9 +105,13 @@ class SimNode:
         if killed:
             self.power_loss()
             wake = Wake("killed", None, out, seconds)
+        elif cut_at is not None and proc.returncode == -signal.SIGKILL and CUT_MARK in out:
+            self.power_loss()
+            wake = Wake("killed", None, out, seconds, cut_at=cut_at)
         elif proc.returncode == 0 and sleep_file.exists():
             self._file("cause").write_text("deepsleep")
-            wake = Wake("slept", int(sleep_file.read_text()), out, seconds)
+            points = points_file.read_text() if cut_at is not None else None
+            wake = Wake("slept", int(sleep_file.read_text()), out, seconds, points=points)
         else:
             # On a board an uncaught error drops to the REPL and the node is dead until reset.
             self._file("cause").write_text("soft")

@@ -75,6 +75,15 @@ def test_publish_qos0_and_qos1_waits_for_its_puback():
     raises(ValueError, c.publish, "a", "x", qos=2)
 
 
+def test_packet_ids_wrap_from_65535_to_1():
+    fb = FakeBroker()
+    c = client(fb)
+    c.connect()
+    c.pid = 65533                   # the last id handed out (umqtt's attribute)
+    eq([c.publish("nodes/node-1/w", "x", qos=1) for _ in range(4)], [65534, 65535, 1, 2], "ids")
+    eq([p.pid for p in fb.publishes], [65534, 65535, 1, 2], "on the wire")
+
+
 def test_window_returns_at_once_and_matches_acks_by_id():
     fb = FakeBroker()
     c = client(fb, window=4)

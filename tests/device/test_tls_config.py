@@ -1,7 +1,7 @@
 # node.tls: the "tls" config section checked once, with errors that name the key and the fix;
 # and the messages for each way a handshake is refused (node.tlsexplain), under MicroPython.
 from mptest import eq, raises
-from node import tls, tlsexplain
+from node import tls, tlsexplain, tlsmake
 from node import tlsguard
 from node.tls import TLSError, make_context
 
@@ -13,13 +13,13 @@ KEY = "sha256//" + "J7C2EV7GCfd/WQ+g2wdOvbydoCZDH9XOXCHxRPJXl/E="     # the same
 
 def test_pins_are_parsed_in_both_spellings_and_both_kinds():
     colons = ":".join(PIN[i:i + 2] for i in range(0, 64, 2)).upper()
-    certs, keys = tls.parse_pins([PIN, colons])
+    certs, keys = tlsmake.parse_pins([PIN, colons])
     eq(certs[0], certs[1], "hex and colon-separated upper case are the same pin")
     eq((len(certs[0]), keys), (32, []), "certificate pins: SHA-256 digests")
-    certs, keys = tls.parse_pins([PIN, KEY])
+    certs, keys = tlsmake.parse_pins([PIN, KEY])
     eq((certs, keys), ([certs[0]], [certs[0]]), "a key pin (curl's sha256//base64) is its own kind")
     for bad in ("abc", PIN[:-2], PIN + "00", "zz" * 32, "sha256//short=", "sha256/" + KEY[8:]):
-        err = raises(ValueError, tls.parse_pins, [PIN, bad])
+        err = raises(ValueError, tlsmake.parse_pins, [PIN, bad])
         assert "tls.pins[1]" in str(err) and "64 hex digits" in str(err), str(err)
         assert "sha256//" in str(err), str(err)
 
@@ -121,7 +121,7 @@ def test_each_refusal_names_cause_and_fix():
         (OSError(-262), Watch(), ("own checks",)),
     )
     for exc, watch, words in cases:
-        text = why(exc, watch, tls.parse_pins([PIN])[0],
+        text = why(exc, watch, tlsmake.parse_pins([PIN])[0],
                    client_cert=watch.alert == 48)
         assert text.startswith("TLS: broker broker.lan: "), text
         for w in words:
@@ -185,6 +185,7 @@ def test_ca_mode_on_axtls_says_to_pin():
     saved = sys.modules.get("tls")
     sys.modules["tls"] = AxtlsTls
     sys.modules.pop("node.tls", None)
+    sys.modules.pop("node.tlsmake", None)
     try:
         import node.tls as axtls_tls
         with open("ca.der", "wb") as f:
@@ -197,3 +198,4 @@ def test_ca_mode_on_axtls_says_to_pin():
     finally:
         sys.modules["tls"] = saved
         sys.modules.pop("node.tls", None)
+        sys.modules.pop("node.tlsmake", None)

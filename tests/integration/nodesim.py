@@ -4,6 +4,9 @@ session that records everything the broker delivers (also across broker restarts
 
 import json
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 from host_tools import provision, unixport
 from host_tools.monitor import Monitor
@@ -13,15 +16,45 @@ from tcpproxy import TcpProxy
 
 DEVICE = "node-1"
 
-FLASH_REPORT = """
+# What the node holds, read by MicroPython from a copy of its flash image (opening the ring
+# buffer may repair a torn commit: the node's own image stays as the power left it) and from
+# its RTC memory.
+CUSTODY_REPORT = """
 import json, vfs
 from simflash import SimFlash
+from node import reading
 from node.ringbuf import RingBuffer
+from node.state import State
 chip = SimFlash(blocks=128, path=%r)
 vfs.mount(vfs.VfsLfs2(chip), "/flash")
 ring = RingBuffer("/flash/ring", %d)
+records = [r for _, r in ring.peek(100000)]
+try:
+    with open(%r, "rb") as f:
+        rtc = State.decode(f.read()).pending
+except OSError:
+    rtc = []
+try:
+    with open("/flash/numbers") as f:
+        numbers = f.read()
+except OSError:
+    numbers = None
 print(json.dumps({"buffered": len(ring), "next_seq": ring.next_seq,
-                  "records": [r.hex() for _, r in ring.peek(100000)]}))
+                  "records": [r.hex() for r in records],
+                  "flash": [reading.number(r) for r in records],
+                  "rtc": [reading.number(r) for r in rtc], "numbers": numbers}))
+"""
+
+# RTC memory with some fields changed, written by MicroPython's node.state.
+RTC_EDIT = """
+from node.state import State
+with open(%r, "rb") as f:
+    st = State.decode(f.read())
+assert not st.reset_reason, st.reset_reason
+for name, value in %r.items():
+    setattr(st, name, value)
+with open(%r, "wb") as f:
+    f.write(st.encode())
 """
 
 
@@ -72,8 +105,10 @@ class NodeSim:
     def messages(self, name):
         return [m for m in self.monitor.messages if m.topic == self.topic(name)]
 
-    def seqs(self):
-        return [json.loads(m.payload)["seq"] for m in self.messages("readings")]
+    def seqs(self, since=0):
+        """Reading numbers delivered, in order (since: from the monitor's since-th message)."""
+        return [json.loads(m.payload)["seq"] for m in self.monitor.messages[since:]
+                if m.topic == self.topic("readings")]
 
     def wait_seqs(self, wanted, timeout=15):
         """Wait until every reading number in `wanted` was delivered."""
@@ -97,11 +132,40 @@ class NodeSim:
         return out
 
     def flash(self):
-        """The ring buffer on the node's flash image, read by MicroPython."""
-        script = FLASH_REPORT % (str(self.node.sim_dir / "flash.img"), self.node_opts.get("buffer_bytes", 32768))
-        proc = unixport.run(["-c", script], timeout=30)
+        """What the node holds: the ring buffer on its flash image ("buffered", "next_seq",
+        "records" in hex, "flash": their reading numbers), the readings waiting in its RTC
+        memory ("rtc") and the ceiling of the reading numbers handed out ("numbers", as
+        node.ledger keeps it in flash), read by MicroPython."""
+        sim_dir = self.node.sim_dir
+        with tempfile.TemporaryDirectory() as tmp:
+            image = Path(tmp) / "flash.img"
+            shutil.copyfile(sim_dir / "flash.img", image)
+            script = CUSTODY_REPORT % (str(image), self.node_opts.get("buffer_bytes", 32768),
+                                       str(sim_dir / "rtc.bin"))
+            proc = unixport.run(["-c", script], timeout=30)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def edit_rtc(self, **fields):
+        """Change fields of the state in the node's RTC memory (node.state.FIELDS)."""
+        rtc = str(self.node.sim_dir / "rtc.bin")
+        proc = unixport.run(["-c", RTC_EDIT % (rtc, fields, rtc)], timeout=30)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def custody(self):
+        """The reading numbers the node holds, in flash and in RTC memory: a set."""
+        held = self.flash()
+        return set(held["flash"]) | set(held["rtc"])
+
+    def keep_board(self, to):
+        """Copy the board's files (flash image, RTC memory, clock, ...) to folder `to`, for
+        restore_board(): wakes run again and again from the same state."""
+        shutil.copytree(self.node.sim_dir, to)
+        return to
+
+    def restore_board(self, kept):
+        shutil.rmtree(self.node.sim_dir)
+        shutil.copytree(kept, self.node.sim_dir)
 
     def drain(self, max_wakes=10):
         """Wake until the node holds nothing undelivered (it reports it at sleep)."""

@@ -1,48 +1,59 @@
-"""Fault: the connection cut at every point of a session. A clean session is measured first
-(its bytes, both directions, and its TLS records); then a proxy between node and broker closes
-both sides at points spread over all of it: the TLS handshake, CONNECT with the first window
-of readings, CONNACK, PUBACKs, the status, SUBSCRIBE/SUBACK, the rest of the readings,
-PINGREQ/PINGRESP, DISCONNECT. A point is held as "k bytes into the n-th record one side
-sends", so it lands in the same place although a reading's digits change a record's size.
-After each cut the next wake (no cut) must deliver everything; nothing may be lost,
-duplicates are counted. Every cut session is a first one (the broker holds no session for the
-node), so it carries the SUBSCRIBE too."""
+"""Fault: the connection cut, at every TLS record boundary of a session that flushes a
+backlog from flash and in the middle of every record, and at every byte of the TLS handshake.
 
+Record boundaries: a clean session is measured first (its TLS records, both directions): the
+handshake, CONNECT with the first window of the backlog, CONNACK, PUBACKs, the status,
+SUBSCRIBE/SUBACK, the rest of the backlog and the wake's own readings, PINGREQ/PINGRESP,
+DISCONNECT. Then, from the same state each time (the board's files kept, the broker holding
+no session for the node, so every session is a first one and carries SUBSCRIBE), a proxy
+between node and broker closes both sides at the start of each record (the peer has all of
+the one before and none of this one) and in its middle (a torn record). A point is held as
+"k bytes into the n-th record one side sends", so it lands in the same place although a
+reading's digits change a record's size. The cut wake may let go of no reading whose PUBACK
+did not reach it (faultkit.faulted_wake); the next wake (no cut) must deliver everything, and
+no reading may reach the broker twice without DUP.
+
+Handshake bytes: the node's connect, in one MicroPython process (connect_attempts.py), cut
+after each byte of the handshake in turn: each attempt ends in an OSError that says it was a
+network fault (not a refusal) within mqtt.timeout, and CONNECT, with its password, never goes
+out."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from faultkit import forget_session, label_records, tally, wake_bound
+from faultkit import Round, faulted_wake, forget_session, label_records, wake_bound
+from host_tools import unixport
 
 TIMEOUT = 2
-# A reading every wake, four at a time with a window of two: the CONNECT flight carries two,
-# the other two follow as a second flight, so the session has PUBACKs on both sides of SUBACK.
-NODE = {"interval_s": 1, "stay_connected_below_s": 0, "readings_per_wake": 4}
-MQTT = {"timeout": TIMEOUT, "window": 2}
-SPREAD = 24             # evenly spread cuts, on top of the start and middle of every record
+# A reading every wake, four at a time, rtc_batch 0: two wakes while the broker is away leave
+# eight readings in flash. A window of one: each PUBLISH waits for the PUBACK before it, so
+# every session of a wake has the same records in the same order (with a wider window, how
+# the PUBACKs arrive decides how many messages each write carries). The CONNECT flight carries
+# the first reading of the backlog.
+NODE = {"interval_s": 1, "stay_connected_below_s": 0, "readings_per_wake": 4, "rtc_batch": 0}
+MQTT = {"timeout": TIMEOUT, "window": 1}
 PHASES = {"TLS handshake", "CONNECT + first window", "CONNACK", "PUBACK", "status online",
           "SUBSCRIBE", "SUBACK", "PUBLISH (readings)", "PINGREQ", "PINGRESP", "status sleeping",
           "DISCONNECT"}
+ATTEMPTS = Path(__file__).with_name("connect_attempts.py")
 
 
 def cut_points(reference):
     """Where to cut, as (label, (sender, n, k)): k bytes into the n-th record `sender` sends,
-    so that a cut lands in the same place of a session although its records vary by a few
-    bytes (a reading's digits). Picked on the reference session: the start of every record
-    (the peer has all of the one before, none of this one), its middle (a torn record), and
-    an even spread over the whole session."""
+    at the start and in the middle of every record of the reference session up to the node's
+    DISCONNECT (the broker's close_notify after it reaches the proxy or not)."""
     labelled = label_records(reference)
-    # Up to the node's DISCONNECT: the broker's close_notify after it reaches the proxy or not.
     end = next(r.end for r, label in labelled if label == "DISCONNECT")
-    offsets = set()
-    for r, _ in labelled:
-        offsets.add(r.start)
-        offsets.add((r.start + r.end) // 2)
-    offsets.update(end * (i + 1) // (SPREAD + 1) for i in range(SPREAD))
     points = []
-    for x in sorted(o for o in offsets if 0 < o < end):
-        r, label = next((r, label) for r, label in labelled if r.start <= x < r.end)
+    for r, label in labelled:
+        if r.start >= end:
+            break
         n = [q for q in reference.records if q.sender == r.sender].index(r)
-        points.append((label, (r.sender, n, x - r.start)))
+        points += [(label, (r.sender, n, 0)), (label, (r.sender, n, (5 + r.length) // 2))]
     return points
 
 
@@ -58,8 +69,16 @@ def cut_sim(broker_factory, node_sim):
     return sim
 
 
-def test_connection_cut_at_every_point_of_a_session(cut_sim, fault_report):
+def test_connection_cut_at_every_tls_record_boundary_of_a_flush_from_flash(cut_sim, tmp_path, fault_report):
     sim, b = cut_sim, cut_sim.broker
+    b.stop()
+    for _ in range(2):
+        assert "delivery failed" in sim.wake().output
+    b.start()
+    held = sim.flash()
+    assert (held["flash"], held["rtc"]) == ([5, 6, 7, 8, 9, 10, 11, 12], []), held
+    kept = sim.keep_board(tmp_path / "before")
+
     forget_session(b)
     ref = sim.wake()
     assert "delivery failed" not in ref.output, ref.output
@@ -67,41 +86,102 @@ def test_connection_cut_at_every_point_of_a_session(cut_sim, fault_report):
     labelled = label_records(reference)
     assert PHASES <= {label for _, label in labelled}, labelled
     points = cut_points(reference)
-    assert len(points) >= 50
 
-    faulted, hits, at, unsubscribed = [], {}, set(), []
+    faulted, hits, unsubscribed = [], {}, []
+    dups = resent = 0
     for label, point in points:
+        sim.restore_board(kept)
         forget_session(b)
-        mark = len(b.log_text())
+        r = Round(sim, held["flash"])
         sim.proxy.cut_in_record, sim.proxy.cut_connections = point, 1
         before = len(sim.proxy.sessions)
-        w = sim.wake()
+        w = faulted_wake(sim, held=held["flash"])
         # The wake's first connection is the cut one (a cut handshake is looked at again on a
         # second connection, to tell a refusal from a network fault).
         cut = sim.proxy.sessions[before]
         assert cut.cut is not None, f"no cut at {point} ({label}): the session ended at {cut.total}"
         faulted.append(w)
-        at.add(cut.cut)
         hits[label] = hits.get(label, 0) + 1
         # The next wake, without a cut, delivers what the cut one kept, and its own.
         after = sim.wake()
-        assert "delivery failed" not in after.output, (point, label, after.output)
         assert "(buffered 0 in flash, 0 in RTC memory)" in after.output, (point, label, after.output)
-        if not subscribed_in(b.log_text()[mark:]):
-            unsubscribed.append(f"{cut.cut} ({label})")
+        r.close()
+        assert not r.lost, f"cut at {point} ({label}): lost {sorted(r.lost)}"
+        assert not r.sent_twice, f"cut at {point} ({label}): {r.sent_twice} sent twice without DUP"
+        if not subscribed_in(b.log_text()[r.log_mark:]):
+            unsubscribed.append(f"{point} ({label})")
+        dups += r.duplicates
+        resent += r.resent
     sim.proxy.cut_in_record = None
 
     assert PHASES <= set(hits), sorted(hits)
-    assert len(at) >= 50, sorted(at)          # distinct byte offsets of the session
+    blocked = max(w.seconds for w in faulted)
     # A cut never leaves the node waiting: both sides close at once.
-    row = tally(fault_report, sim, faulted, wake_bound(TIMEOUT, waits=0), "connection cut", f"{len(at)} offsets",
-                note=f"session of {reference.total} bytes in {len(reference.records)} TLS records; cuts per "
-                f"phase: " + ", ".join(f"{k} {v}" for k, v in sorted(hits.items())) +
-                (f"; left without the command subscription after {len(unsubscribed)} cuts: "
-                 + ", ".join(unsubscribed) if unsubscribed else ""))
-    assert row["faulted_wakes"] == len(points)
-    # What a cut may cost in duplicates: at most the readings of the cut wake each time.
-    assert row["duplicates"] <= len(points) * NODE["readings_per_wake"]
+    bound = wake_bound(TIMEOUT, waits=0)
+    assert blocked <= bound, f"a wake was awake {blocked:.2f} s > {bound} s"
+    fault_report("connection cut", f"{len(points)} points, flush from flash",
+                 taken=len(held["flash"]) + NODE["readings_per_wake"],
+                 held=sum(len(w.before | w.own) for w in faulted), lost=0, lost_in_broker=0,
+                 duplicates=dups, resent=resent, max_blocked_s=round(blocked, 2), bound_s=bound,
+                 faulted_wakes=len(faulted),
+                 note=f"backlog {len(held['flash'])} in flash; session of {reference.total} bytes in "
+                 f"{len(reference.records)} TLS records, cut at the start and in the middle of each; "
+                 f"cuts per phase: " + ", ".join(f"{k} {v}" for k, v in sorted(hits.items())) +
+                 (f"; left without the command subscription after {len(unsubscribed)} cuts: "
+                  + ", ".join(unsubscribed) if unsubscribed else ""))
+    # What a cut may cost in duplicates: at most the readings in flight, each time.
+    assert dups <= len(points) * (len(held["flash"]) + NODE["readings_per_wake"])
+
+
+class ConnectAttempts:
+    """connect_attempts.py under MicroPython, on a copy of the node's board: attempt() makes
+    one connect and returns how it ended."""
+
+    def __init__(self, sim, board):
+        env = dict(os.environ, MICROPYPATH=unixport.micropypath(), NODE_DIR=str(sim.node.bundle_dir),
+                   NODE_SIM=str(board))
+        self.proc = subprocess.Popen([unixport.interpreter(), str(ATTEMPTS)], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, bufsize=1)
+
+    def attempt(self):
+        self.proc.stdin.write("go\n")
+        line = self.proc.stdout.readline()
+        try:
+            return json.loads(line)
+        except ValueError:
+            self.close()
+            raise AssertionError(f"connect_attempts.py: {line}{self.proc.stdout.read()}") from None
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_connection_cut_at_every_byte_of_the_tls_handshake(cut_sim, tmp_path):
+    sim, b = cut_sim, cut_sim.broker
+    handshake = next(r.start for r in sim.proxy.sessions[0].records if r.type == 23)
+    connects = b.log_text().count("Received CONNECT from node-1")
+    attempts = ConnectAttempts(sim, sim.keep_board(tmp_path / "board"))
+    verdicts = {}
+    try:
+        for at in range(handshake):
+            sim.proxy.cut_after, sim.proxy.cut_connections = at, 1
+            before = len(sim.proxy.sessions)
+            got = attempts.attempt()
+            assert sim.proxy.sessions[before].cut == at, (at, sim.proxy.sessions[before])
+            assert not got["ok"] and got["error"] == "OSError" and "a network fault" in got["message"], (at, got)
+            assert got["ms"] <= TIMEOUT * 1000, (at, got)
+            verdicts[got["message"]] = verdicts.get(got["message"], 0) + 1
+    finally:
+        sim.proxy.cut_after = None
+        attempts.close()
+    assert b.log_text().count("Received CONNECT from node-1") == connects, "CONNECT went out"
+    assert sum(verdicts.values()) == handshake >= 1000, verdicts
 
 
 @pytest.mark.parametrize("phase", ["CONNACK", "SUBSCRIBE"])

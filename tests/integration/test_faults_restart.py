@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from faultkit import BrokerBreaker, pile_up, tally, wake_bound
+from faultkit import BrokerBreaker, faulted_wake, pile_up, tally, wake_bound
 
 TIMEOUT = 2
 # A reading every wake, 40 at a time, so a short outage piles up a backlog in flash.
@@ -38,7 +38,7 @@ def test_broker_restarted_twice_in_the_middle_of_a_flush(sig, broker_factory, no
     sim.proxy.on_record = breaker
     faulted = []
     while breaker.left:
-        w = sim.wake()
+        w = faulted_wake(sim)
         faulted.append(w)
         for t in restarted:
             t.join(15)
