@@ -15,7 +15,7 @@ HELLO_REQUEST_PLACES = (
     "encrypted, with Finished",     # in the same encrypted record as the server's Finished
     "encrypted, after Finished",    # its own encrypted record right after Finished, one write
     "encrypted, after CONNECT",     # its own encrypted record in answer to the first
-                                    # application data, instead of CONNACK
+                                    # application data, CONNACK right behind it
 )
 LAYOUTS = ("record per message", "one record")
 DELIVERIES = ("whole", "byte by byte", "trickle")
@@ -31,9 +31,12 @@ class Plan:
     key_exchange: str = "rsa"       # or "ecdhe_rsa": a signed ServerKeyExchange
     signing_key: object = None      # signs ServerKeyExchange; None: key
     request_client_cert: bool = False
-    refuse_without_client_cert: bool = False   # alert handshake_failure on an empty Certificate
+    refuse_client_cert: bool = False  # the client's Certificate gets a fatal alert: empty,
+                                    # handshake_failure; any other (axTLS sends a built-in
+                                    # one), unknown_ca: a broker that requires one of its CA's
     hello_request: str | None = None
     layout: str = "record per message"
+    record_size: int = 1 << 14      # the largest record the server sends (plaintext bytes)
     delivery: str = "whole"
     trickle_interval: float = 1.0   # seconds between two bytes when trickling
     byte_interval: float = 0.001    # seconds between two bytes, byte by byte

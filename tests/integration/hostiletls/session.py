@@ -12,7 +12,7 @@ from . import keys, wire
 from .channel import Closed
 from .protect import CipherState
 
-HANDSHAKE_FAILURE, NO_RENEGOTIATION = 40, 100
+HANDSHAKE_FAILURE, UNKNOWN_CA = 40, 48
 CONNACK_ACCEPTED = b"\x20\x02\x00\x00"
 SECP256R1 = 23
 
@@ -126,8 +126,9 @@ class Session:
             payloads = list(flight)
         if where == "clear, in the flight's record":
             payloads[-1] += hr
-        out = b"".join(ch.seal(wire.HANDSHAKE, p[i:i + wire.MAX_RECORD])
-                       for p in payloads for i in range(0, len(p), wire.MAX_RECORD))
+        size = self.plan.record_size
+        out = b"".join(ch.seal(wire.HANDSHAKE, p[i:i + size])
+                       for p in payloads for i in range(0, len(p), size))
         if where == "clear, first":
             out = ch.seal(wire.HANDSHAKE, hr) + out
         elif where == "clear, after the flight":
@@ -150,10 +151,11 @@ class Session:
                 return False
             mtype, body, whole = item[1:]
             self.log.add(f"client handshake message {mtype}")
-            if mtype == wire.CERTIFICATE and body == b"\x00\x00\x00" \
-                    and plan.refuse_without_client_cert:
-                self.log.add("client sent no certificate: server refuses")
-                ch.send(ch.seal(wire.ALERT, wire.alert(2, HANDSHAKE_FAILURE)))
+            if mtype == wire.CERTIFICATE and plan.refuse_client_cert:
+                empty = body == b"\x00\x00\x00"
+                self.log.add("server refuses the client's certificate",
+                             "none sent" if empty else "not of its CA")
+                ch.send(ch.seal(wire.ALERT, wire.alert(2, HANDSHAKE_FAILURE if empty else UNKNOWN_CA)))
                 return False
             hs.add(whole)
             if mtype == wire.CLIENT_KEY_EXCHANGE:
@@ -230,13 +232,10 @@ class Session:
     def _application(self):
         ch, plan = self.ch, self.plan
         hello_after_connect = plan.hello_request == "encrypted, after CONNECT"
-        owed = False            # a CONNECT not answered yet
         while True:
             item = ch.next_item()
             if item[0] == "handshake":
-                if self._renegotiation(item) and owed and plan.answer_connect:
-                    owed = False
-                    ch.send(ch.seal(wire.APPLICATION_DATA, CONNACK_ACCEPTED))
+                self._renegotiation(item)
                 continue
             ctype, content = item
             if ctype != wire.APPLICATION_DATA:
@@ -248,8 +247,10 @@ class Session:
             if content[:1] != b"\x10":
                 continue
             if hello_after_connect:
-                hello_after_connect, owed = False, True
-                ch.send(ch.seal(wire.HANDSHAKE, wire.hello_request()))
+                # and CONNACK right behind it: a client that lets it pass gets connected
+                hello_after_connect = False
+                ch.send(ch.seal(wire.HANDSHAKE, wire.hello_request())
+                        + ch.seal(wire.APPLICATION_DATA, CONNACK_ACCEPTED))
                 self.log.add("hello request sent", plan.hello_request)
             elif plan.answer_connect:
                 ch.send(ch.seal(wire.APPLICATION_DATA, CONNACK_ACCEPTED))
