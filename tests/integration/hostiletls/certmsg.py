@@ -10,13 +10,14 @@ pinned certificate."""
 import random
 from dataclasses import dataclass
 
-from .wire import CERTIFICATE, handshake, u24, vec24
+from .wire import CERTIFICATE, MAX_RECORD, handshake, u24, vec24
 
 MALFORMED = "Certificate message"
 TOO_MANY = "tls.max_certs"
 TOO_BIG = "tls.max_cert_bytes"
 MESSAGE_TOO_BIG = "handshake message of"
 WRONG_PIN = "wrong pin"
+SMALL_RECORDS = 1024
 
 
 def der_length(cert):
@@ -33,9 +34,11 @@ def der_length(cert):
     return 2 + k + int.from_bytes(cert[2:2 + k], "big")
 
 
-def problems(body, max_certs, max_cert_bytes):
+def problems(body, max_certs, max_cert_bytes, exact_der=True):
     """(what is wrong with a Certificate message's body, as the set of causes a refusal may
-    name; the entries it holds when it parses)."""
+    name; the entries it holds when it parses). exact_der=False lets an entry hold bytes after
+    its certificate's DER (a TLS library that parses the certificate itself ignores them):
+    the entry then stands for its certificate alone."""
     found = set()
     if len(body) < 3 or int.from_bytes(body[:3], "big") != len(body) - 3:
         found.add(MALFORMED)
@@ -49,8 +52,11 @@ def problems(body, max_certs, max_cert_bytes):
         i += 3 + n
     if not entries:
         found.add(MALFORMED)
-    for cert in entries:
-        if der_length(cert) != len(cert):
+    for k, cert in enumerate(entries):
+        n = der_length(cert)
+        if n is not None and n < len(cert) and not exact_der:
+            entries[k] = cert = cert[:n]
+        if n != len(cert):
             found.add(MALFORMED)
         if len(cert) > max_cert_bytes:
             found.add(TOO_BIG)
@@ -67,12 +73,13 @@ class Case:
     kind: str
     message: bytes          # the whole Certificate handshake message, as sent
     layout: str             # the flight's records: "record per message" or "one record"
+    record_size: int        # the largest record the flight is cut into
 
-    def expectation(self, pinned, max_certs, max_cert_bytes):
+    def expectation(self, pinned, max_certs, max_cert_bytes, exact_der=True):
         """(may connect, the causes a refusal may name)."""
         body = self.message[4:]
         declared = int.from_bytes(self.message[1:4], "big")
-        found, entries = problems(body, max_certs, max_cert_bytes)
+        found, entries = problems(body, max_certs, max_cert_bytes, exact_der)
         if declared != len(body):
             found.add(MALFORMED)
             if declared > max_certs * (max_cert_bytes + 3) + 3:
@@ -100,7 +107,10 @@ class Mutator:
             kind = self.KINDS[number % len(self.KINDS)]
             body, declared = getattr(self, "_" + kind.replace(" ", "_"))()
             layout = self.rng.choice(("record per message", "one record"))
-            yield Case(number, kind, handshake(CERTIFICATE, body, declared), layout)
+            # A certificate over the cap comes in records an ESP8266 takes (1 KB), so that
+            # the entry's length is read before anything else is too big.
+            size = SMALL_RECORDS if kind == "oversized" else MAX_RECORD
+            yield Case(number, kind, handshake(CERTIFICATE, body, declared), layout, size)
 
     # Each returns (body, the length the message header declares: None for the true one).
 
