@@ -8,9 +8,7 @@ import pytest
 
 from hostiletls.wire import CERTIFICATE, handshake, u24, vec24
 
-from hostile_rig import (attempt, certificates, esp8266_board, hostile,  # noqa: F401
-                         interpreter, no_application_data, pin_mode, refused, story, tls_client,
-                         well_behaved)
+from rig import attempt, no_application_data, pin_mode, refused, story, well_behaved
 
 ETIMEDOUT = 110
 LATE = 3.0              # seconds past the deadline a cut may come (a read's own wait, a loaded CI)

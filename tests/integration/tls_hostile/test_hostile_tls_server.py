@@ -15,7 +15,7 @@ from hostiletls import Plan
 from hostiletls.certmsg import MALFORMED, MESSAGE_TOO_BIG, TOO_BIG, TOO_MANY, problems
 from hostiletls.wire import TLS10, TLS11, TLS12, certificate_list, u24
 
-from hostile_rig import certificates, hostile, well_behaved  # noqa: F401
+from rig import well_behaved
 
 CONNECT = b"\x10\x05hello"
 

@@ -3,7 +3,6 @@
 passed."""
 
 import socket
-import time
 
 from . import wire
 from .protect import BadRecord

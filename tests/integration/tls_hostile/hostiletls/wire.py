@@ -44,15 +44,8 @@ def vec24(b):
 
 
 def record(ctype, body, version=TLS12):
-    """One record; the body is taken as it is, whatever its length (callers that want a
-    conforming stream split with records())."""
+    """One record; the body is taken as it is (callers cut bodies to the size they want)."""
     return bytes((ctype,)) + u16(version) + u16(len(body) & 0xFFFF) + body
-
-
-def records(ctype, data, version=TLS12, size=MAX_RECORD):
-    """data cut into records of at most `size` bytes."""
-    return b"".join(record(ctype, data[i:i + size], version)
-                    for i in range(0, max(len(data), 1), size))
 
 
 def handshake(mtype, body, length=None):
@@ -66,12 +59,10 @@ def alert(level, description):
 
 # --- reading ---
 
-class Incomplete(Exception):
-    """Not enough bytes yet."""
-
-
-class RecordReader:
-    """Cuts a byte stream into records: feed(data), then take() until it returns None."""
+class _Cutter:
+    """Cuts a byte stream into units whose header (HEAD bytes) says how long their body is:
+    feed(data), then take() until it returns None."""
+    HEAD = 0
 
     def __init__(self):
         self._buf = b""
@@ -79,42 +70,45 @@ class RecordReader:
     def feed(self, data):
         self._buf += data
 
-    def take(self):
-        if len(self._buf) < 5:
-            return None
-        ctype, version, length = struct.unpack(">BHH", self._buf[:5])
-        if len(self._buf) < 5 + length:
-            return None
-        body, self._buf = self._buf[5:5 + length], self._buf[5 + length:]
-        return ctype, version, body
-
     @property
     def pending(self):
         return len(self._buf)
 
+    def _cut(self):
+        if len(self._buf) < self.HEAD:
+            return None
+        n = self.HEAD + self._body_length(self._buf)
+        if len(self._buf) < n:
+            return None
+        whole, self._buf = self._buf[:n], self._buf[n:]
+        return whole
 
-class MessageReader:
-    """Cuts the handshake layer (the bodies of handshake records, concatenated) into
-    messages: (type, body, the whole message as sent, for the transcript)."""
 
-    def __init__(self):
-        self._buf = b""
+class RecordReader(_Cutter):
+    """Records: (type, version, body)."""
+    HEAD = 5
 
-    def feed(self, data):
-        self._buf += data
+    @staticmethod
+    def _body_length(head):
+        return int.from_bytes(head[3:5], "big")
 
     def take(self):
-        if len(self._buf) < 4:
-            return None
-        length = int.from_bytes(self._buf[1:4], "big")
-        if len(self._buf) < 4 + length:
-            return None
-        whole, self._buf = self._buf[:4 + length], self._buf[4 + length:]
-        return whole[0], whole[4:], whole
+        whole = self._cut()
+        return whole and (whole[0], int.from_bytes(whole[1:3], "big"), whole[5:])
 
-    @property
-    def pending(self):
-        return len(self._buf)
+
+class MessageReader(_Cutter):
+    """The handshake layer (the bodies of handshake records, concatenated) cut into messages:
+    (type, body, the whole message as sent, for the transcript)."""
+    HEAD = 4
+
+    @staticmethod
+    def _body_length(head):
+        return int.from_bytes(head[1:4], "big")
+
+    def take(self):
+        whole = self._cut()
+        return whole and (whole[0], whole[4:], whole)
 
 
 def messages_complete(stream):

@@ -5,8 +5,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-MQTT_CONNECT = 0x10
-
 
 @dataclass
 class Event:
@@ -40,10 +38,6 @@ class SessionLog:
             if seen and e.name == "application data":
                 out.append(e.detail)
         return out
-
-    def connect_sent(self):
-        """An MQTT CONNECT (the password) went out."""
-        return any(d[:1] == bytes((MQTT_CONNECT,)) for d in self.application_data())
 
     def carried(self, secret: bytes):
         return any(secret in d for d in self.application_data())

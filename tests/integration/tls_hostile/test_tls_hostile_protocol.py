@@ -16,9 +16,8 @@ import pytest
 from hostiletls import HELLO_REQUEST_PLACES
 from hostiletls.wire import TLS10, TLS11
 
-from hostile_rig import (SECRET, attempt, certificates, esp8266_board, hostile,  # noqa: F401
-                         interpreter, no_application_data, pin_mode, refused, story,
-                         tls_client, well_behaved)
+from rig import (SECRET, attempt, no_application_data, pin_mode, refused, story,
+                 well_behaved)
 
 BEFORE_CONNECT = [p for p in HELLO_REQUEST_PLACES if p != "encrypted, after CONNECT"]
 MODES = {

@@ -11,9 +11,7 @@ import pytest
 from hostiletls import Plan
 from hostiletls.wire import TLS10
 
-from hostile_rig import (attempt, certificates, esp8266_board, hostile,  # noqa: F401
-                         interpreter, no_application_data, pin_mode, refused, story, tls_client,
-                         well_behaved)
+from rig import attempt, no_application_data, pin_mode, refused, story, well_behaved
 
 CLIENT_CERT_WORDS = "client certificate"
 

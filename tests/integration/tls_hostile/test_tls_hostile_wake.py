@@ -11,8 +11,9 @@ import pytest
 from host_tools import provision
 from host_tools.simnode import SimNode
 
-from hostile_rig import (SECRET, certificates, emu, esp8266_board, hostile,  # noqa: F401
-                         no_application_data, story, well_behaved)
+import emu
+
+from rig import SECRET, no_application_data, story, well_behaved
 
 FAILED = re.compile(r"node: delivery failed \((.*)\); try (\d+)")
 HANDSHAKE_S = 4

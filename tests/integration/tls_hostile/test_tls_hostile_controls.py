@@ -6,8 +6,7 @@ refusal in the other tests is then the node's doing, not the server's."""
 
 import pytest
 
-from hostile_rig import (attempt, certificates, connected, esp8266_board, hostile,  # noqa: F401
-                         interpreter, pin_mode, tls_client, well_behaved)
+from rig import attempt, connected, pin_mode, well_behaved
 
 
 @pytest.mark.parametrize("layout", ["record per message", "one record"])
