@@ -1,12 +1,13 @@
 """What a server may not choose: TLS below 1.2, and renegotiation. Each refused on both
 interpreters before any application data (CONNECT carries the password) leaves the node.
 
-- TLS 1.0 and 1.1 chosen in the ServerHello, in every mode the library has (pin, ca on mbedtls,
-  insecure): refused with a message naming TLS 1.2.
+- TLS 1.0 and 1.1 chosen in the ServerHello, in every mode the library has (pin, insecure; ca
+  and ca+pin on mbedtls): refused with a message naming TLS 1.2.
 - A HelloRequest (the server asking to renegotiate) in clear before the server's Finished
-  (its own record first, inside the flight's record, its own record after the flight, between
-  the client's Finished and the server's), encrypted in the record of the server's Finished or
-  in its own right after it: the connection ends before any application data.
+  (its own record first, between ServerHello and Certificate, inside the flight's record, its
+  own record after the flight, between the client's Finished and the server's), encrypted in
+  the record of the server's Finished or in its own right after it, with the flight in a record
+  per message or in one record: the connection ends before any application data.
 - A HelloRequest in answer to CONNECT: no second handshake, nothing more from the node.
 - The attack that shows why: TLS 1.0, a HelloRequest in the Finished record, and a second
   handshake to a certificate that is not pinned."""
@@ -23,6 +24,7 @@ BEFORE_CONNECT = [p for p in HELLO_REQUEST_PLACES if p != "encrypted, after CONN
 MODES = {
     "pin": lambda c: pin_mode(c.pinned),
     "ca": lambda c: {"mode": "ca", "ca": "ca.der"},
+    "ca+pin": lambda c: {"mode": "ca+pin", "ca": "ca.der", "pins": [c.pinned.pin]},
     "insecure": lambda c: {"mode": "insecure"},
 }
 
@@ -38,18 +40,19 @@ def renegotiating(certificates, **kw):
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_a_server_choosing_tls_below_1_2_is_refused(version, mode, interpreter, hostile,
                                                     tls_client, certificates):
-    if mode == "ca" and interpreter.library == "axtls":
+    if mode.startswith("ca") and interpreter.library == "axtls":
         pytest.skip("axTLS cannot verify a chain: no CA mode on the ESP8266")
     outcome, sessions = attempt(hostile, tls_client, well_behaved(certificates, version=version),
                                 MODES[mode](certificates))
     refused(outcome, sessions, "TLS 1.2")
 
 
+@pytest.mark.parametrize("layout", ["record per message", "one record"])
 @pytest.mark.parametrize("place", BEFORE_CONNECT)
 def test_a_hello_request_ends_the_connection_before_any_application_data(
-        place, hostile, tls_client, certificates):
+        place, layout, hostile, tls_client, certificates):
     outcome, sessions = attempt(hostile, tls_client,
-                                renegotiating(certificates, hello_request=place),
+                                renegotiating(certificates, hello_request=place, layout=layout),
                                 pin_mode(certificates.pinned))
     assert any(s.first("hello request sent") for s in sessions), story(outcome, sessions)
     refused(outcome, sessions, "renegotiat")

@@ -8,6 +8,7 @@ from .wire import TLS12
 # Where a HelloRequest goes (None: nowhere).
 HELLO_REQUEST_PLACES = (
     "clear, first",                 # its own record, before ServerHello
+    "clear, amid the flight",       # its own record, between ServerHello and Certificate
     "clear, in the flight's record",  # in the record that carries ServerHelloDone, after it
     "clear, after the flight",      # its own record, right after the flight, in the same write
     "clear, before Finished",       # its own record once the client's Finished is in, before

@@ -126,6 +126,11 @@ class Session:
             payloads = list(flight)
         if where == "clear, in the flight's record":
             payloads[-1] += hr
+        elif where == "clear, amid the flight":
+            if len(payloads) > 1:
+                payloads.insert(1, hr)
+            else:   # one record: the HelloRequest goes between the messages in it
+                payloads = [flight[0] + hr + b"".join(flight[1:])]
         size = self.plan.record_size
         out = b"".join(ch.seal(wire.HANDSHAKE, p[i:i + size])
                        for p in payloads for i in range(0, len(p), size))
