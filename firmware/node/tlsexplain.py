@@ -14,6 +14,9 @@ from node.tls import KEY_PIN, REPROVISION, TLSError
 _FATAL_ALERT = const(-0x7780)    # mbedtls: a fatal alert from the peer
 _CONN_EOF = const(-0x7280)       # mbedtls: the peer closed the connection
 _BAD_RECORD = const(-0x7200)     # mbedtls: an invalid TLS record
+# mbedtls's words for a handshake it could not read (a message it did not expect, one it could
+# not decode, input over its limits): a guard reads it again to name what was wrong.
+_UNREADABLE = (-0x7700, -0x7300, -0x7100)
 _BAD_VERSION = const(-0x6E80)    # mbedtls: the server chose a version it does not speak
 _X509_FATAL = const(-0x3000)     # mbedtls: our verify callback said no
 _ETIMEDOUT = const(110)
@@ -118,6 +121,11 @@ def explain(ctx, exc, watch, name):
                         "record's MAC, the handshake's signature or its Finished message): "
                         "whatever answers at this address does not hold the key of the "
                         "certificate it shows, or the path corrupts data" % (name, exc))
+    if -0x2680 <= code <= -0x2180:
+        # MBEDTLS_ERR_X509_INVALID_FORMAT .. SIG_MISMATCH: mbedtls could not parse it
+        return TLSError("TLS: broker %s: its Certificate message does not parse as X.509 "
+                        "certificates (%s): something other than a TLS broker answers, or the "
+                        "path corrupts data" % (name, exc))
     if code == _BAD_VERSION:
         return TLSError("TLS: broker %s: it chose a TLS version below 1.2, and this device "
                         "speaks TLS 1.2 only: let the broker's listener use TLS 1.2 "
@@ -127,7 +135,8 @@ def explain(ctx, exc, watch, name):
         # mbedtls does not say why the broker said no (an alert, bytes that are not TLS, a
         # closed connection: all a client may see of a refusal that beat its own last write):
         # look again, once. A second handshake that goes through was a network fault.
-        if not (code == _FATAL_ALERT or code == _BAD_RECORD or _closed(code)):
+        if not (code == _FATAL_ALERT or code == _BAD_RECORD or code in _UNREADABLE
+                or _closed(code)):
             return exc
         watch = _look_again(ctx, name)
         if watch is None:
