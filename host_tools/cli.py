@@ -62,16 +62,19 @@ def args_certs(p):
     c.add_argument("--key-type", choices=KEY_TYPES, default="rsa", help="rsa (default; ESP8266 needs it) or ec")
     c.add_argument("--days", type=_positive, default=3650)
     c.add_argument("--force", action="store_true", help="replace an existing CA")
-    c = sub.add_parser("broker", help="the broker's certificate; --next/--promote rotate it")
+    c = sub.add_parser("broker", help="the broker's certificate; --next/--promote rotate it, "
+                       "--renew renews it over the same key")
     c.set_defaults(body="pki.commands:broker")
     c.add_argument("--dns", action="append", default=[], metavar="NAME", help="a DNS name (repeatable)")
     c.add_argument("--ip", action="append", default=[], metavar="ADDR", help="an IP address (repeatable)")
-    c.add_argument("--key-type", choices=KEY_TYPES, default="rsa",
+    c.add_argument("--key-type", choices=KEY_TYPES,
                    help="rsa (default: RSA 2048, what ESP8266/axTLS needs) or ec (P-256)")
     c.add_argument("--days", type=_positive, default=825)
     c.add_argument("--next", action="store_true", help="issue the next certificate of a rotation "
                    "(broker-next.crt; same names unless given)")
     c.add_argument("--promote", action="store_true", help="make broker-next the served certificate")
+    c.add_argument("--renew", action="store_true", help="a new certificate over the same key "
+                   "(broker.key kept; same names unless given): key pins stay valid")
     c.add_argument("--force", action="store_true", help="replace an existing key")
     c = sub.add_parser("device", help="a client certificate for mutual TLS")
     c.set_defaults(body="pki.commands:device")
@@ -79,7 +82,8 @@ def args_certs(p):
     c.add_argument("--key-type", choices=KEY_TYPES, default="rsa")
     c.add_argument("--days", type=_positive, default=825)
     c.add_argument("--force", action="store_true")
-    c = sub.add_parser("show", help="subject, names, expiry and SHA-256 of each certificate")
+    c = sub.add_parser("show", help="subject, names, expiry and SHA-256 of each certificate "
+                       "(and a broker's key pin)")
     c.set_defaults(body="pki.commands:show")
     c.add_argument("files", nargs="*", help="certificate files (default: everything in certs/)")
     c.add_argument("--warn-days", type=int, default=30)
