@@ -146,7 +146,13 @@ def args_provision(p):
     p.add_argument("--open-wifi", action="store_true", help="the network has no password")
     p.add_argument("--password-stdin", action="store_true", help="its MQTT password, from stdin")
     p.add_argument("--new-password", action="store_true", help="a new random password")
-    p.add_argument("--pin", action="append", metavar="SHA256", help="an extra fingerprint to accept")
+    p.add_argument("--pin", action="append", metavar="PIN", help="an extra pin to accept: a "
+                   "certificate's SHA-256 (64 hex digits) or a key pin (sha256//BASE64)")
+    p.add_argument("--pin-kind", choices=("cert", "key"), help="what pin mode pins of the "
+                   "broker's certificate: cert (default for certs/broker.crt) or key (default "
+                   "for --broker-cert; survives a renewal that keeps the key)")
+    p.add_argument("--broker-cert", metavar="FILE", help="the certificate a broker you do not "
+                   "manage serves (PEM or DER): its key is pinned")
     p.add_argument("--ca", metavar="FILE", help="the CA of a broker whose certificate you do not manage")
     p.add_argument("--force", action="store_true", help="reissue its client certificate")
 
