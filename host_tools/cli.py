@@ -62,16 +62,19 @@ def args_certs(p):
     c.add_argument("--key-type", choices=KEY_TYPES, default="rsa", help="rsa (default; ESP8266 needs it) or ec")
     c.add_argument("--days", type=_positive, default=3650)
     c.add_argument("--force", action="store_true", help="replace an existing CA")
-    c = sub.add_parser("broker", help="the broker's certificate; --next/--promote rotate it")
+    c = sub.add_parser("broker", help="the broker's certificate; --next/--promote rotate it, "
+                       "--renew renews it over the same key")
     c.set_defaults(body="pki.commands:broker")
     c.add_argument("--dns", action="append", default=[], metavar="NAME", help="a DNS name (repeatable)")
     c.add_argument("--ip", action="append", default=[], metavar="ADDR", help="an IP address (repeatable)")
-    c.add_argument("--key-type", choices=KEY_TYPES, default="rsa",
+    c.add_argument("--key-type", choices=KEY_TYPES,
                    help="rsa (default: RSA 2048, what ESP8266/axTLS needs) or ec (P-256)")
     c.add_argument("--days", type=_positive, default=825)
     c.add_argument("--next", action="store_true", help="issue the next certificate of a rotation "
                    "(broker-next.crt; same names unless given)")
     c.add_argument("--promote", action="store_true", help="make broker-next the served certificate")
+    c.add_argument("--renew", action="store_true", help="a new certificate over the same key "
+                   "(broker.key kept; same names unless given): key pins stay valid")
     c.add_argument("--force", action="store_true", help="replace an existing key")
     c = sub.add_parser("device", help="a client certificate for mutual TLS")
     c.set_defaults(body="pki.commands:device")
@@ -79,7 +82,8 @@ def args_certs(p):
     c.add_argument("--key-type", choices=KEY_TYPES, default="rsa")
     c.add_argument("--days", type=_positive, default=825)
     c.add_argument("--force", action="store_true")
-    c = sub.add_parser("show", help="subject, names, expiry and SHA-256 of each certificate")
+    c = sub.add_parser("show", help="subject, names, expiry and SHA-256 of each certificate "
+                       "(and a broker's key pin)")
     c.set_defaults(body="pki.commands:show")
     c.add_argument("files", nargs="*", help="certificate files (default: everything in certs/)")
     c.add_argument("--warn-days", type=int, default=30)
@@ -142,7 +146,13 @@ def args_provision(p):
     p.add_argument("--open-wifi", action="store_true", help="the network has no password")
     p.add_argument("--password-stdin", action="store_true", help="its MQTT password, from stdin")
     p.add_argument("--new-password", action="store_true", help="a new random password")
-    p.add_argument("--pin", action="append", metavar="SHA256", help="an extra fingerprint to accept")
+    p.add_argument("--pin", action="append", metavar="PIN", help="an extra pin to accept: a "
+                   "certificate's SHA-256 (64 hex digits) or a key pin (sha256//BASE64)")
+    p.add_argument("--pin-kind", choices=("cert", "key"), help="what pin mode pins of the "
+                   "broker's certificate: cert (default for certs/broker.crt) or key (default "
+                   "for --broker-cert; survives a renewal that keeps the key)")
+    p.add_argument("--broker-cert", metavar="FILE", help="the certificate a broker you do not "
+                   "manage serves (PEM or DER): its key is pinned")
     p.add_argument("--ca", metavar="FILE", help="the CA of a broker whose certificate you do not manage")
     p.add_argument("--force", action="store_true", help="reissue its client certificate")
 

@@ -38,7 +38,8 @@ def provision(ctx, args):
             mtls=True if args.mtls else (False if args.no_mtls else None),
             server_hostname=args.server_hostname, password=password, new_password=args.new_password,
             wifi_ssid=args.wifi_ssid, wifi_password=settings.wifi_password,
-            open_wifi=args.open_wifi, pins=args.pin or [],
+            open_wifi=args.open_wifi, pins=args.pin or [], pin_kind=args.pin_kind,
+            broker_cert=Path(args.broker_cert) if args.broker_cert else None,
             ca_file=Path(args.ca) if args.ca else None, key_type=args.key_type, force=args.force)
         if not args.all:
             _report(ctx, prov.provision(req, pki=ctx.pki, bdir=ctx.bdir, root=ctx.devices_dir,
