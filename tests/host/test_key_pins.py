@@ -91,17 +91,19 @@ def test_the_key_pin_is_what_openssl_and_curl_compute(key_type, tmp_path):
 
 FIRMWARE_PINS = """
 import binascii, hashlib, sys
-from node import tls
+from node.tlsmake import parse_pins
+from node.x509 import public_key
 der = open(sys.argv[1], "rb").read()
-print("PIN sha256//" + binascii.b2a_base64(hashlib.sha256(tls.public_key(der)).digest()).decode().strip())
-print("PARSED", tls.parse_pins([sys.argv[2]])[1][0] == hashlib.sha256(tls.public_key(der)).digest())
+key = hashlib.sha256(public_key(der)).digest()
+print("PIN sha256//" + binascii.b2a_base64(key).decode().strip())
+print("PARSED", parse_pins([sys.argv[2]])[1][0] == key)
 """
 
 
 @pytest.mark.parametrize("key_type", ["rsa", "ec"])
 def test_the_firmware_finds_the_same_key_pin(key_type, tmp_path):
-    """node.tls (mbedtls' verify callback) hashes the SPKI it cuts from the leaf, and parses the
-    pin as provision writes it into the same 32 bytes."""
+    """node.x509 cuts the SPKI from the leaf as mbedtls' verify callback (node.tls) hashes it,
+    and node.tlsmake parses the pin as provision writes it into the same 32 bytes."""
     cert, _ = leaf(key_type)
     (tmp_path / "leaf.der").write_bytes(certs.cert_der(cert))
     script = tmp_path / "pins.py"
