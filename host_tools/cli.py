@@ -138,6 +138,10 @@ def args_provision(p):
     p.add_argument("--pin", action="append", metavar="SHA256", help="an extra fingerprint to accept")
     p.add_argument("--ca", metavar="FILE", help="the CA of a broker whose certificate you do not manage")
     p.add_argument("--force", action="store_true", help="reissue its client certificate")
+    p.add_argument("--discovery", action="store_true", default=None,
+                   help="announce it to Home Assistant (MQTT discovery; the default)")
+    p.add_argument("--no-discovery", dest="discovery", action="store_false",
+                   help="no Home Assistant discovery configs")
 
 
 def args_revoke(p):

@@ -12,6 +12,8 @@
 #   flash-full  while this file exists, every write to the flash chip fails
 #   cause       why the board started ("deepsleep", "power", ...), written by the runner
 #   sleep       written at deep sleep: the milliseconds asked for
+#   fields      the names of the simulated sensor's two values, separated by spaces (default:
+#               temp_c rh)
 # The device bundle (config.json, CA, keys) lives in $NODE_DIR, or the current directory.
 import gc
 import os
@@ -196,4 +198,8 @@ class SimulatedSensor:
 
 
 def default_sensor():
-    return SimulatedSensor(seed=unix_time() // 60)
+    sensor = SimulatedSensor(seed=unix_time() // 60)
+    fields = _read("fields")
+    if fields:
+        sensor.FIELDS = tuple(fields.decode().split())
+    return sensor

@@ -17,11 +17,14 @@ DEVICE_TOPICS = (
     ("write", "nodes/{id}/status"),      # retained, and the node's last will
     ("write", "nodes/{id}/stats"),
     ("write", "nodes/{id}/reply"),       # answers to commands
+    ("write", "homeassistant/sensor/{id}/#"),  # its Home Assistant discovery configs (retained)
     ("read", "nodes/{id}/cmd/#"),        # commands, kept by its persistent session (QoS 1)
 )
 MONITOR_TOPICS = (
     ("read", "nodes/#"),
     ("write", "nodes/+/cmd/#"),
+    ("read", "homeassistant/#"),         # discovery, for Home Assistant's own login
+    ("write", "homeassistant/status"),   # Home Assistant's birth and last will
 )
 
 BEGIN = "# BEGIN host_tools: devices and monitors, rewritten by `provision`, `broker user`, `revoke`"
