@@ -13,6 +13,8 @@
   check                         connect like a device and say what is wrong, case by case
   env                           the MQTT_* settings read from the environment and .env
   demo                          everything on this machine, with the unix port as the board
+  sim DEVICE                    a provisioned device's bundle run on the unix port against its
+                                broker, wake after wake: try a deployment before flashing
 
 Generated material stays in git-ignored folders: certs/ (keys 0600) and build/ (broker/,
 devices/<id>/, firmware/, image/). Secrets are never printed.
@@ -201,6 +203,21 @@ def args_demo(p):
                    help="wake cycles of the simulated node (the broker is down for the middle 30%%)")
 
 
+def args_sim(p):
+    p.add_argument("device")
+    p.add_argument("--wakes", type=_positive, default=10, help="wakes to run (10)")
+    p.add_argument("--speed", type=float, metavar="S", help="S times real time (1: real time); "
+                   "without it, compressed: each deep sleep is skipped over")
+    p.add_argument("--power-loss", action="append", metavar="N", help="the power goes at a random "
+                   "moment of wake N (or each wake of a range A-B); repeatable")
+    p.add_argument("--wifi-off", action="append", metavar="A-B", help="no Wi-Fi for wakes A to B "
+                   "(or wake N); repeatable")
+    p.add_argument("--fresh", action="store_true", help="a new board: empty flash and RTC memory")
+    p.add_argument("--login", metavar="NAME", help="watch the readings arrive as this back end's "
+                   "login (build/users/NAME.env, from `broker user NAME`)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds a wake may take (60)")
+
+
 # name -> (its body "module:function" in host_tools, or None when each subcommand names its
 # own; how its arguments are read; one line of help)
 COMMANDS = {
@@ -223,6 +240,8 @@ COMMANDS = {
     "env": ("env:command", args_none, "the MQTT_* settings and where each came from (secrets hidden)"),
     "demo": ("sim.demo:command", args_demo,
              "the node on the unix port publishing to a local Mosquitto over TLS"),
+    "sim": ("sim.bundlerun:command", args_sim,
+            "try a provisioned device on the unix port against its broker, before flashing"),
 }
 
 

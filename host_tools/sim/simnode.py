@@ -55,6 +55,11 @@ class SimNode:
         except (FileNotFoundError, ValueError):
             return 0.0
 
+    def host_waited(self, seconds: float):
+        """The host waited `seconds` through a deep sleep (a run in real time): deep sleep has
+        moved the board's clock on already, so it must not count them twice."""
+        self._file("clock").write_text(f"{self.clock_offset() - seconds:.3f}")
+
     def _command(self):
         cmd = [unixport.interpreter()]
         if self.heapsize:
