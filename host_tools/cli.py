@@ -15,6 +15,8 @@
   demo                          everything on this machine, with the unix port as the board
   sim DEVICE                    a provisioned device's bundle run on the unix port against its
                                 broker, wake after wake: try a deployment before flashing
+  collect                       every reading stored once in SQLite, as a back end's login;
+                                --since/--device/--csv read them back
 
 Generated material stays in git-ignored folders: certs/ (keys 0600) and build/ (broker/,
 devices/<id>/, firmware/, image/). Secrets are never printed.
@@ -26,6 +28,7 @@ and how its arguments are read.
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from .context import Ctx
 from .errors import UserError
@@ -218,6 +221,20 @@ def args_sim(p):
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a wake may take (60)")
 
 
+def args_collect(p):
+    p.add_argument("--login", metavar="NAME", help="its own back-end login (build/users/NAME.env, "
+                   "from `broker user NAME`); default: the MQTT_* settings")
+    p.add_argument("--db", type=Path, metavar="PATH", help="the SQLite database "
+                   "(build/collect/readings.sqlite)")
+    p.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds (default: "
+                   "until Ctrl-C or SIGTERM)")
+    r = p.add_argument_group("reading back (any of these prints what is stored, collects nothing)")
+    r.add_argument("--since", metavar="WHEN", help="readings taken since: 2h, 30m, 7d, or a UTC "
+                   "date (2026-11-30, 2026-11-30T12:00)")
+    r.add_argument("--device", metavar="ID", help="one device's readings")
+    r.add_argument("--csv", action="store_true", help="as CSV, one column per value")
+
+
 # name -> (its body "module:function" in host_tools, or None when each subcommand names its
 # own; how its arguments are read; one line of help)
 COMMANDS = {
@@ -240,6 +257,9 @@ COMMANDS = {
     "env": ("env:command", args_none, "the MQTT_* settings and where each came from (secrets hidden)"),
     "demo": ("sim.demo:command", args_demo,
              "the node on the unix port publishing to a local Mosquitto over TLS"),
+    "collect": ("backend.collector:command", args_collect,
+                "store every reading once in SQLite (a persistent session, acknowledged after "
+                "the commit); --since/--device/--csv read them back"),
     "sim": ("sim.bundlerun:command", args_sim,
             "try a provisioned device on the unix port against its broker, before flashing"),
 }
