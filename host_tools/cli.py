@@ -15,6 +15,8 @@
   demo                          everything on this machine, with the unix port as the board
   sim DEVICE                    a provisioned device's bundle run on the unix port against its
                                 broker, wake after wake: try a deployment before flashing
+  fleet [--once] [--json]       every node on the broker in one table, refreshed in place;
+                                nodes that missed their wake stand out
   collect                       every reading stored once in SQLite, as a back end's login;
                                 --since/--device/--csv read them back
 
@@ -221,6 +223,18 @@ def args_sim(p):
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a wake may take (60)")
 
 
+def args_fleet(p):
+    p.add_argument("--once", action="store_true", help="print the table once and exit")
+    p.add_argument("--json", action="store_true", help="the rows as JSON (one document per picture)")
+    p.add_argument("--login", metavar="NAME", help="a back end's login (build/users/NAME.env, "
+                   "from `broker user NAME`); default: the MQTT_* settings")
+    p.add_argument("--db", type=Path, metavar="PATH", help="the collector's database, for the last "
+                   "reading of nodes that sent none while watching (build/collect/readings.sqlite)")
+    p.add_argument("--grace", type=float, default=30, metavar="S",
+                   help="seconds past its next wake before a node counts as missed (30)")
+    p.add_argument("--refresh", type=float, default=1, metavar="S", help="seconds between pictures (1)")
+
+
 def args_collect(p):
     p.add_argument("--login", metavar="NAME", help="its own back-end login (build/users/NAME.env, "
                    "from `broker user NAME`); default: the MQTT_* settings")
@@ -257,6 +271,9 @@ COMMANDS = {
     "env": ("env:command", args_none, "the MQTT_* settings and where each came from (secrets hidden)"),
     "demo": ("sim.demo:command", args_demo,
              "the node on the unix port publishing to a local Mosquitto over TLS"),
+    "fleet": ("backend.fleetwatch:command", args_fleet,
+              "every node on the broker in one live table: status, last reading, next wake, "
+              "delivery, buffer, TLS, heap; --once [--json]"),
     "collect": ("backend.collector:command", args_collect,
                 "store every reading once in SQLite (a persistent session, acknowledged after "
                 "the commit); --since/--device/--csv read them back"),
