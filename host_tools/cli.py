@@ -49,6 +49,10 @@ def _port_number(text):
     return n
 
 
+def _port_or_zero(text):
+    return 0 if text.strip() == "0" else _port_number(text)
+
+
 def _positive(text):
     try:
         n = int(text)
@@ -107,6 +111,13 @@ def args_broker(p):
     b.add_argument("--plain-port", type=_port_number, default=1883, help="its port (1883)")
     b.add_argument("--mtls", action="store_true", help="require client certificates (mutual TLS)")
     b.add_argument("--no-mtls", action="store_true", help="stop requiring them")
+    b.add_argument("--compose", action="store_true", help="also a Docker Compose file for it "
+                   "(build/broker/compose.yaml, eclipse-mosquitto, the files mounted read-only)")
+    b.add_argument("--no-compose", action="store_true", help="stop writing the Compose files")
+    b.add_argument("--websockets", type=_port_or_zero, metavar="PORT", help="with --compose: MQTT "
+                   "over WebSockets with the same TLS on PORT, for browser dashboards (0: none)")
+    b.add_argument("--image", metavar="IMAGE:TAG", help="with --compose: the Mosquitto image "
+                   "(eclipse-mosquitto:2.0.22)")
     b = sub.add_parser("install", help="put the files in place for Mosquitto on the broker host")
     b.set_defaults(body="broker.commands:install_files")
     b.add_argument("--to", metavar="DIR", help="Mosquitto's folder here, e.g. /etc/mosquitto (as root)")
