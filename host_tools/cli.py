@@ -2,8 +2,9 @@
 
   certs ca|broker|device|show   the CA, the broker's certificate (and its rotation), device
                                 certificates for mutual TLS, and what is in certs/
-  broker config|install|run|user  Mosquitto's files for the broker host, put there; Mosquitto
-                                here in the foreground; a back end's login
+  broker config|install|run|user  Mosquitto's files for the broker host (--compose: under
+                                Docker Compose), put there; Mosquitto here in the foreground;
+                                a back end's login
   provision DEVICE --board B    a device's bundle (config, CA, pins, keys) and its broker login
   revoke DEVICE                 its login, ACL block and client certificate withdrawn
   build                         firmware/ compiled to .mpy for an ESP32's MicroPython
