@@ -60,7 +60,7 @@ class Collector:
     def _on_subscribe(self, client, userdata, mid, reason_codes, props):
         refused = [str(r) for r in reason_codes if r.is_failure]
         if refused:
-            self.refused = f"the subscription was refused ({', '.join(refused)}): let " \
+            self.refused = f"its subscription ({', '.join(refused)}): let " \
                            f"{self.login.username} read nodes/# in the broker's ACL"
         self.subscribed.set()
 
@@ -84,20 +84,11 @@ class Collector:
             client.ack(msg.mid, msg.qos)      # committed: the broker may forget it
 
     def start(self, timeout=10.0):
-        backend_login.connect(self.client, self.login)
-        self.client.loop_start()
-        if not self.subscribed.wait(timeout):
-            self.stop()
-            raise UserError(f"no answer from the broker at {self.login.host}:{self.login.port} "
-                            f"within {timeout:g} s: check `python -m host_tools check`")
-        if self.refused:
-            self.stop()
-            raise UserError(f"the broker refused {self.login.username}: {self.refused}")
+        backend_login.start(self.client, self.login, self.subscribed, lambda: self.refused, timeout)
         return self
 
     def stop(self):
-        self.client.disconnect()
-        self.client.loop_stop()
+        backend_login.stop(self.client)
 
 
 def run(ctx, args):

@@ -53,8 +53,8 @@ class FleetWatch:
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, props):
         if any(r.is_failure for r in reason_codes):
-            self.refused = (f"the broker refused the subscription: let {self.login.username} "
-                            "read nodes/# in its ACL (`broker user NAME` logins may)")
+            self.refused = (f"its subscription: let {self.login.username} read nodes/# in the "
+                            "broker's ACL (`broker user NAME` logins may)")
         if mid == self._marker_mid:
             self.ready.set()            # what the broker kept for us is in
 
@@ -63,15 +63,7 @@ class FleetWatch:
             self.fleet.update(msg.topic, msg.payload)
 
     def start(self, timeout=10.0):
-        backend_login.connect(self.client, self.login)
-        self.client.loop_start()
-        if not self.ready.wait(timeout):
-            self.stop()
-            raise UserError(f"no answer from the broker at {self.login.host}:{self.login.port} "
-                            f"within {timeout:g} s: check `python -m host_tools check`")
-        if self.refused:
-            self.stop()
-            raise UserError(f"{self.login.username}: {self.refused}")
+        backend_login.start(self.client, self.login, self.ready, lambda: self.refused, timeout)
         return self
 
     def rows(self):
@@ -79,8 +71,7 @@ class FleetWatch:
             return self.fleet.rows()
 
     def stop(self):
-        self.client.disconnect()
-        self.client.loop_stop()
+        backend_login.stop(self.client)
 
 
 def _from_collector(fleet, path):

@@ -86,3 +86,24 @@ def connect(c: paho.Client, login: Login):
     except (OSError, ssl.SSLError) as exc:
         raise UserError(f"cannot reach the broker at {login.host}:{login.port} ({exc}): is it "
                         "running? (`python -m host_tools check` says more)") from None
+
+
+def start(c: paho.Client, login: Login, ready, refused, timeout=10.0):
+    """Connect, run paho's network thread, and wait until `ready` (an Event the caller's
+    callbacks set once subscribed). A UserError when the broker does not answer in time or
+    refused (refused(): why, or None)."""
+    connect(c, login)
+    c.loop_start()
+    if not ready.wait(timeout):
+        stop(c)
+        raise UserError(f"no answer from the broker at {login.host}:{login.port} within "
+                        f"{timeout:g} s: check `python -m host_tools check`")
+    why = refused()
+    if why:
+        stop(c)
+        raise UserError(f"the broker refused {login.username}: {why}")
+
+
+def stop(c: paho.Client):
+    c.disconnect()
+    c.loop_stop()

@@ -6,24 +6,27 @@ import json
 import re
 
 
+# What a wake's log says, and how the line puts it, in the order of a wake.
+SAYINGS = (
+    (r"delivery failed \((\w+): .*?\); try (\d+)",
+     lambda m: f"broker unreachable ({m[1]}), try {m[2]}"),
+    (r"stored n=([\d,]+) in flash",
+     lambda m: f"{len(m[1].split(','))} readings written to flash in one batch"),
+    (r"Home Assistant discovery: (.*)", lambda m: f"Home Assistant discovery {m[1]}"),
+    (r"node: sleeping (\d+) s \(buffered (\d+) in flash, (\d+) in RTC memory\)",
+     lambda m: f"kept {m[2]} in flash + {m[3]} in RTC, sleeps {m[1]} s"),
+)
+
+
 def summary(output: str) -> str:
-    """One wake's log as one line: readings, broker trouble, flash writes, what it keeps."""
-    parts = []
+    """One wake's log as one line: readings, broker trouble, flash writes, discovery, what it
+    keeps."""
     n = re.findall(r"node: reading n=(\d+)", output)
-    if n:
-        parts.append("reading #" + ",".join(n))
-    m = re.search(r"delivery failed \((\w+): .*?\); try (\d+)", output)
-    if m:
-        parts.append(f"broker unreachable ({m.group(1)}), try {m.group(2)}")
-    m = re.search(r"stored n=([\d,]+) in flash", output)
-    if m:
-        parts.append(f"{len(m.group(1).split(','))} readings written to flash in one batch")
-    m = re.search(r"Home Assistant discovery: (.*)", output)
-    if m:
-        parts.append(f"Home Assistant discovery {m.group(1)}")
-    m = re.search(r"node: sleeping (\d+) s \(buffered (\d+) in flash, (\d+) in RTC memory\)", output)
-    if m:
-        parts.append(f"kept {m.group(2)} in flash + {m.group(3)} in RTC, sleeps {m.group(1)} s")
+    parts = ["reading #" + ",".join(n)] if n else []
+    for pattern, say in SAYINGS:
+        m = re.search(pattern, output)
+        if m:
+            parts.append(say(m))
     return "; ".join(parts)
 
 

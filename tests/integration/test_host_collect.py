@@ -19,7 +19,6 @@ import time
 
 import pytest
 
-from host_site import Site
 from host_tools.backend.readback import parse_since
 from host_tools.backend.store import Store
 from host_tools.sim import wakelog
@@ -31,12 +30,8 @@ DEVICES = ("node-a", "node-b")
 
 
 @pytest.fixture
-def site(tmp_path, mosquitto_exe):
-    s = Site(tmp_path)
-    s.setup(devices=DEVICES, monitors=("collector",))
-    s.start_broker()
-    yield s
-    s.stop()
+def site(site_factory):
+    return site_factory(devices=DEVICES, monitors=("collector",))
 
 
 class CollectorProcess:

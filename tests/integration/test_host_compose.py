@@ -15,18 +15,15 @@ import subprocess
 import pytest
 import yaml
 
-from host_site import Site, connack
+from host_site import connack
 from host_tools import broker as mosq
 
 pytestmark = pytest.mark.broker
 
 
 @pytest.fixture
-def site(tmp_path, mosquitto_exe):
-    s = Site(tmp_path)
-    s.setup(devices=("node-a",), monitors=())
-    yield s
-    s.stop()
+def site(site_factory):
+    return site_factory(devices=("node-a",), monitors=(), start=False)
 
 
 def compose_file(site):

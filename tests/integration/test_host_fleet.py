@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from host_site import Site
 from host_tools.backend.fleet import Fleet, table
 from host_tools.backend.store import Store
 from host_tools.sim import wakelog
@@ -17,12 +16,8 @@ pytestmark = pytest.mark.broker
 
 
 @pytest.fixture
-def site(tmp_path, mosquitto_exe):
-    s = Site(tmp_path)
-    s.setup(devices=("node-a", "node-b", "node-c"), monitors=("fleet",))
-    s.start_broker()
-    yield s
-    s.stop()
+def site(site_factory):
+    return site_factory(devices=("node-a", "node-b", "node-c"), monitors=("fleet",))
 
 
 def fleet_json(site, *extra):

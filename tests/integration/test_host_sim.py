@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from host_site import Site
 
 pytestmark = pytest.mark.broker
 
@@ -15,12 +14,8 @@ SUMMARY = re.compile(r"readings taken (\d+), delivered (\d+), duplicates (\d+), 
 
 
 @pytest.fixture
-def site(tmp_path, mosquitto_exe):
-    s = Site(tmp_path)
-    s.setup(devices=("node-a",), monitors=("watcher",))
-    s.start_broker()
-    yield s
-    s.stop()
+def site(site_factory):
+    return site_factory(devices=("node-a",), monitors=("watcher",))
 
 
 def digest(folder):
