@@ -54,9 +54,10 @@ def _discovery(node):
     # is kept in flash (node.discovery says more). A function of its own: its locals take no
     # room in the frame of the wake.
     from node.crc import crc32
-    key = "%d" % crc32(repr((VERSION, node.board.NAME, node.cfg["device_id"], node.interval,
-                             node.topic, node.sensor.FIELDS)).encode()) \
-        if node.cfg["mqtt"]["discovery"] else "0"
+    key = "0"
+    if node.cfg["mqtt"]["discovery"]:
+        key = "%d" % crc32(repr((VERSION, node.cfg["device_id"], node.interval, node.topic,
+                                 node.sensor.FIELDS)).encode())
     try:
         with open(node.data_dir + "/discovery") as f:
             if f.readline().strip() == key:

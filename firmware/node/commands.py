@@ -4,8 +4,8 @@
 #   cmd/stats      publish the stats now
 #   cmd/interval   payload: seconds between readings (1..86400); kept in flash
 #   cmd/ping       answers "pong"
-#   cmd/discovery  the Home Assistant discovery configs go again in this wake (node.discovery),
-#                  e.g. after the broker lost its retained messages
+#   cmd/discovery  the Home Assistant discovery configs go again once the readings are next
+#                  delivered (node.discovery), e.g. after the broker lost its retained messages
 import json
 
 

@@ -9,9 +9,9 @@
 # in a small heap and to send.
 #
 # Imported by node.app only when what it announces changed. After the readings are delivered,
-# app computes a key of what the configs depend on (firmware version, board, device, interval,
-# readings topic, the sensor's fields: a CRC-32; "0" with mqtt.discovery false) and compares
-# it with the one kept in flash in the file "discovery" beside settings.json:
+# app computes a key of what the configs depend on (firmware version, device, interval, readings
+# topic, the sensor's fields: a CRC-32; "0" with mqtt.discovery false) and compares it with the
+# one kept in flash in the file "discovery" beside settings.json:
 #   line 1: the key of what was announced;  line 2: the fields announced, separated by spaces
 # When they differ, announce() publishes the configs (QoS 1, retained), empties those of fields
 # that went away (an empty retained message removes the entity; key "0" removes them all), and

@@ -16,10 +16,9 @@ With --since, --device or --csv it reads the database back instead (backend/read
 
 import re
 import signal
+import sqlite3
 import threading
 import time
-
-import paho.mqtt.client as paho
 
 from ..errors import UserError
 from . import login as backend_login
@@ -71,11 +70,11 @@ class Collector:
                 outcome = self.store.record(m.group(1), m.group(2), msg.payload, time.time())
                 self.counts[outcome] += 1
                 if outcome in ("conflict", "rejected"):
-                    self.out(f"collect: {m.group(1)}: a {outcome} reading on {msg.topic} "
-                             + ("(its number came before with another reading: the board "
-                                "numbers afresh; kept in the conflicts table)" if outcome == "conflict"
-                                else "(not a reading's JSON: not stored)"))
-        except Exception as exc:       # the database failed: acknowledge nothing more
+                    why = ("its number came before with another reading: the board numbers "
+                           "afresh; kept in the conflicts table" if outcome == "conflict"
+                           else "not a reading's JSON: not stored")
+                    self.out(f"collect: {m.group(1)}: a {outcome} reading on {msg.topic} ({why})")
+        except (sqlite3.Error, OSError) as exc:     # the database failed: acknowledge no more
             self.failure = exc
             client.disconnect()
             self.stopped.set()
@@ -96,7 +95,8 @@ def run(ctx, args):
     db_path = args.db or default_db(ctx)
     store = Store(db_path)
     stop = threading.Event()
-    saved = {sig: signal.signal(sig, lambda *a: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    saved = {sig: signal.signal(sig, lambda *a: stop.set())
+             for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         c = Collector(login, store, stopped=stop).start()
         print(f"collect: subscribed to nodes/+/readings, status and stats as {login.describe()}; "

@@ -76,16 +76,18 @@ class Fleet:
             state = status.get("state")
             next_wake = status.get("next_wake") if state == "sleeping" else None
             missed = (next_wake is not None and now > next_wake + self.grace) or state == "offline"
-            values = {}
+            values, age = {}, None
             if reading:
                 values = {k: v for k, v in reading.items() if k not in ("device", "seq", "t")}
+                if isinstance(reading.get("t"), int):
+                    age = now - reading["t"]
             out.append({
                 "device": device,
                 "status": state,
                 "missed": missed,
                 "seq": reading.get("seq") if reading else None,
                 "values": values,
-                "reading_age_s": (now - reading["t"]) if reading and isinstance(reading.get("t"), int) else None,
+                "reading_age_s": age,
                 "next_wake": next_wake,
                 "next_wake_in_s": (next_wake - now) if next_wake is not None else None,
                 "delivery_pct": stats.get("delivery_pct"),
@@ -132,5 +134,6 @@ def table(rows, color=False) -> str:
         else:
             lines.append(("! " if flagged else "  ") + text)
     missed = sum(1 for r in rows if r["missed"])
-    lines.append(f"{len(rows)} nodes" + (f", {missed} missed their wake or went offline" if missed else ""))
+    lines.append(f"{len(rows)} nodes"
+                 + (f", {missed} missed their wake or went offline" if missed else ""))
     return "\n".join(lines)

@@ -81,8 +81,9 @@ def connect(c: paho.Client, login: Login):
     try:
         c.connect(login.host, login.port, keepalive=60)
     except ssl.SSLCertVerificationError as exc:
-        raise UserError(f"the broker at {login.host}:{login.port} is not trusted ({exc.verify_message}): "
-                        "check MQTT_CA_CERTS (`python -m host_tools check` says more)") from None
+        raise UserError(f"the broker at {login.host}:{login.port} is not trusted "
+                        f"({exc.verify_message}): check MQTT_CA_CERTS (`python -m host_tools "
+                        "check` says more)") from None
     except (OSError, ssl.SSLError) as exc:
         raise UserError(f"cannot reach the broker at {login.host}:{login.port} ({exc}): is it "
                         "running? (`python -m host_tools check` says more)") from None

@@ -126,8 +126,9 @@ class Store:
                     info[key] = json.loads(info[key]) if info[key] else None
                 except ValueError:
                     info[key] = None
-            last = self.db.execute("SELECT seq, t, received, payload FROM readings WHERE device = ? "
-                                   "ORDER BY t DESC, seq DESC LIMIT 1", (row[0],)).fetchone()
+            last = self.db.execute("SELECT seq, t, received, payload FROM readings WHERE "
+                                   "device = ? ORDER BY t DESC, seq DESC LIMIT 1",
+                                   (row[0],)).fetchone()
             info["last"] = (None if last is None else
                             {"seq": last[0], "t": last[1], "received": last[2],
                              "payload": json.loads(last[3])})

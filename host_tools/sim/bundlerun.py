@@ -73,7 +73,8 @@ def command(ctx, args):
     if args.wakes < 1:
         raise UserError("--wakes must be at least 1")
     if args.speed is not None and args.speed <= 0:
-        raise UserError("--speed must be above 0 (1 is real time; leave it out for compressed time)")
+        raise UserError("--speed must be above 0 (1 is real time; leave it out for compressed "
+                        "time)")
     power_loss = wake_ranges(args.power_loss, args.wakes, "--power-loss")
     wifi_off = wake_ranges(args.wifi_off, args.wakes, "--wifi-off")
     sim_dir = ctx.build_dir / "sim" / device
@@ -118,7 +119,9 @@ def command(ctx, args):
     finally:
         kept = wakelog.kept(last.output) if last else 0
         if watcher:
-            watcher.wait_for(lambda ms: len(set(wakelog.seqs(ms)) & set(taken)) >= len(set(taken)) - kept, 10)
+            wanted = set(taken)
+            watcher.wait_for(lambda ms: len(set(wakelog.seqs(ms)) & wanted) >= len(wanted) - kept,
+                             10)
             watcher.stop()
             line, lost = wakelog.tally(taken, watcher.messages, kept)
         else:
