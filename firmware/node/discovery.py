@@ -20,11 +20,12 @@
 import json
 
 PREFIX = "homeassistant/sensor/"
+# Availability: the status's state, with sleeping read as online (offline stays offline).
 CONFIG = ('{"~": %s, "name": %s, "uniq_id": %s, "stat_t": "~/readings", '
-          '"val_tpl": "{{ value_json.%s }}", %s"stat_cla": "measurement", "exp_aft": %d, '
+          '"val_tpl": "{{value_json.%s}}", %s"stat_cla": "measurement", "exp_aft": %d, '
           '"avty_t": "~/status", '
-          '"avty_tpl": "{{ \'offline\' if value_json.state == \'offline\' else \'online\' }}", '
-          '"dev": {"ids": [%s], "name": %s, "mf": "mqtt-node", "mdl": %s, "sw": %s}}')
+          '"avty_tpl": "{{value_json.state.replace(\'sleeping\',\'online\')}}", '
+          '"dev": {"ids": [%s], "name": %s, "mdl": %s, "sw": %s}}')
 
 
 def describe(sensor, field):

@@ -12,9 +12,8 @@
 #   flash-full  while this file exists, every write to the flash chip fails
 #   cause       why the board started ("deepsleep", "power", ...), written by the runner
 #   sleep       written at deep sleep: the milliseconds asked for
-#   fields      the names of the simulated sensor's two values, separated by spaces (default:
-#               temp_c rh)
 # The device bundle (config.json, CA, keys) lives in $NODE_DIR, or the current directory.
+# $NODE_SIM_FIELDS names the simulated sensor's two values (default: "temp_c rh").
 import gc
 import os
 import sys
@@ -199,7 +198,7 @@ class SimulatedSensor:
 
 def default_sensor():
     sensor = SimulatedSensor(seed=unix_time() // 60)
-    fields = _read("fields")
+    fields = os.getenv("NODE_SIM_FIELDS")
     if fields:
-        sensor.FIELDS = tuple(fields.decode().split())
+        sensor.FIELDS = tuple(fields.split())
     return sensor

@@ -32,6 +32,7 @@ class SimNode:
         self.sim_dir.mkdir(parents=True, exist_ok=True)
         self.heapsize = heapsize
         self.idle_speed = idle_speed
+        self.sensor_fields = None   # the simulated sensor's value names ("temp_c rh" if None)
         self.wakes = []
 
     def _file(self, name) -> Path:
@@ -70,6 +71,8 @@ class SimNode:
         env = dict(os.environ)
         env.update(MICROPYPATH=unixport.micropypath(), NODE_DIR=str(self.bundle_dir),
                    NODE_SIM=str(self.sim_dir), NODE_SIM_SPEED=str(self.idle_speed))
+        if self.sensor_fields:
+            env["NODE_SIM_FIELDS"] = self.sensor_fields
         return env
 
     def wake(self, timeout=60.0, kill_after: float | None = None) -> Wake:

@@ -140,14 +140,16 @@ def problems(topic: str, payload: bytes) -> list:
 
 
 def template_value(template: str, payload: bytes):
-    """What `{{ value_json.FIELD }}` gives for a JSON payload (the one template form a node
-    writes for its readings)."""
-    m = re.fullmatch(r"\{\{ value_json\.(\w+) \}\}", template)
+    """What `{{value_json.FIELD}}` gives for a JSON payload (the one template form a node writes
+    for its readings)."""
+    m = re.fullmatch(r"\{\{ ?value_json\.(\w+) ?\}\}", template)
     assert m, template
     return json.loads(payload)[m[1]]
 
 
 def availability(template: str, payload: bytes) -> str:
-    """What the node's availability template gives for a status payload."""
-    assert template == "{{ 'offline' if value_json.state == 'offline' else 'online' }}", template
-    return "offline" if json.loads(payload)["state"] == "offline" else "online"
+    """What the node's availability template gives for a status payload: Jinja's
+    `value_json.state.replace('sleeping','online')`."""
+    m = re.fullmatch(r"\{\{ ?value_json\.state\.replace\('(\w+)', ?'(\w+)'\) ?\}\}", template)
+    assert m, template
+    return json.loads(payload)["state"].replace(m[1], m[2])

@@ -82,7 +82,7 @@ def test_the_first_wake_announces_each_field_once_retained_and_as_documented(nod
 def test_a_field_that_goes_away_is_removed_and_a_new_interval_announced_again(node_sim):
     sim = node_sim()
     sim.wake()
-    (sim.node.sim_dir / "fields").write_text("temp_c pressure_hpa")
+    sim.node.sensor_fields = "temp_c pressure_hpa"
     w = sim.wake()
     assert "announced temp_c, pressure_hpa; removed rh" in w.output, w.output
     configs = retained(sim.broker)
