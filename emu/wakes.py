@@ -55,7 +55,8 @@ class Wakes:
 
     def flush(self):
         """A wake that finds BACKLOG readings in flash (taken offline by the first wake),
-        takes one more and publishes stats."""
+        takes one more, publishes stats and, being the first to reach the broker, announces the
+        Home Assistant discovery configs."""
         (self.sim / "wifi-off").touch()
         self.run(self.bundle("offline", readings_per_wake=BACKLOG, rtc_batch=0))
         (self.sim / "wifi-off").unlink()

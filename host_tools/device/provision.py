@@ -48,6 +48,7 @@ class Request:
     key_type: str = "rsa"
     force: bool = False
     node: dict | None = None          # the node section (intervals...); None: keep the bundle's
+    discovery: bool | None = None     # Home Assistant discovery; None: keep the bundle's (on)
 
 
 @dataclass
@@ -270,9 +271,14 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
         raise UserError("the password is empty: give one on stdin, or leave --password-stdin out "
                         "for a random one")
 
+    discovery = req.discovery if req.discovery is not None else old_mqtt.get("discovery", True)
+    if discovery and "." in req.device_id:
+        warnings.append(f"Home Assistant ignores discovery topics whose device part has a '.': "
+                        f"{req.device_id} will not appear there (name it without '.', or "
+                        "--no-discovery)")
     cfg = {"device_id": req.device_id, "board": board,
            "mqtt": {"host": host, "port": port, "client_id": req.device_id,
-                    "user": req.device_id, "password": password},
+                    "user": req.device_id, "password": password, "discovery": discovery},
            "tls": {"mode": mode, "ca": "ca.der", "pins": pins}}
     hosts = [(host, port, None)] + more if more else None
     if hosts:
@@ -301,7 +307,8 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
     write_bundle(bundle_dir, req.device_id, host=host, port=port, ca_der=ca_source,
                  user=req.device_id, password=password, tls_mode=mode, pins=pins,
                  server_hostname=server_hostname, client_cert=client_cert, client_key=client_key,
-                 board=board, node=cfg.get("node"), wifi=wifi, hosts=hosts)
+                 board=board, node=cfg.get("node"), wifi=wifi, hosts=hosts,
+                 mqtt_extra={"discovery": discovery})
     bdir.add_login(req.device_id, password, "device", replace=True)
     outcome = bdir.apply(pki, f"provision {req.device_id}")
     return Result(bundle_dir, cfg, generated, kept, issued, outcome, warnings)
