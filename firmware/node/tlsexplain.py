@@ -23,7 +23,7 @@ _ETIMEDOUT = const(110)
 # The TLS library's own checks failed: a record's MAC, the handshake's signature, the Finished
 # message (mbedtls: INVALID_MAC, RSA and ECP VERIFY_FAILED, PK_SIG_LEN_MISMATCH; axTLS:
 # INVALID_HMAC, FINISHED_INVALID). Whoever answers does not hold the certificate's key.
-_IMPOSTOR = (-0x7180, -0x4380, -0x4E00, -0x3900, -262, -271)
+_IMPOSTOR = (-0x7180, -0x4380, -0x4280, -0x4E00, -0x3900, -262, -271)
 # What a broker that asked for a client certificate answers when it refuses it:
 # handshake_failure, bad/unsupported/revoked/expired/unknown certificate, unknown_ca,
 # certificate_required.
@@ -116,7 +116,10 @@ def explain(ctx, exc, watch, name):
     if code == _X509_FATAL and ctx.fingerprint is not None:
         return TLSError("TLS: broker %s: %s" % (name, _wrong_pin(
             _hex(ctx.fingerprint), ctx.pins, ctx.key_pins, ctx.key_fingerprint)))
-    if code in _IMPOSTOR:
+    # mbedtls adds a low-level module's code (bignum, ...) to a high-level one: the RSA
+    # check of a signature by another key can end as RSA_PUBLIC_FAILED + MPI_BAD_INPUT_DATA.
+    if code in _IMPOSTOR or (code is not None and code < -0x1000
+                             and -((-code) & 0xFF80) in _IMPOSTOR):
         return TLSError("TLS: broker %s: it failed the TLS library's own checks (%s: a "
                         "record's MAC, the handshake's signature or its Finished message): "
                         "whatever answers at this address does not hold the key of the "

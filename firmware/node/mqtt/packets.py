@@ -128,17 +128,19 @@ def connect(client_id, clean, keepalive, user=None, password=None, will=None):
     return pkt
 
 
-def publish(topic, msg, qos=0, retain=False, pid=0, dup=False):
+def publish(topic, msg, qos=0, retain=False, pid=0, dup=False, head=False):
     """One PUBLISH as a bytearray (DUP can be set in place before a resend); topic is bytes
-    check_topic passed, msg bytes or str."""
+    check_topic passed, msg bytes or str. head: the packet up to the payload, which the
+    caller writes after it."""
     if isinstance(msg, str):
-        msg = msg.encode()
+        msg = memoryview(msg)       # its UTF-8 bytes, not a copy: a large payload once in RAM
     pkt = start(_PUBLISH | (8 if dup else 0) | (qos << 1) | (1 if retain else 0),
                 2 + len(topic) + len(msg) + (2 if qos else 0))
     _add(pkt, topic)
     if qos:
         _add(pkt, pid, False)
-    pkt.extend(msg)
+    if not head:
+        pkt.extend(msg)
     return pkt
 
 
