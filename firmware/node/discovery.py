@@ -13,19 +13,22 @@
 # topic, the sensor's fields: a CRC-32; "0" with mqtt.discovery false) and compares it with the
 # one kept in flash in the file "discovery" beside settings.json:
 #   line 1: the key of what was announced;  line 2: the fields announced, separated by spaces
-# When they differ, announce() publishes the configs (QoS 1, retained), empties those of fields
-# that went away (an empty retained message removes the entity; key "0" removes them all), and
-# writes the file once the broker acknowledged every one. cmd/discovery deletes the file: the
+# When they differ, announce() publishes the configs (retained), empties those of fields that
+# went away (an empty retained message removes the entity; key "0" removes them all), and
+# writes the file once the broker answered a PINGREQ sent after them (a broker handles a
+# connection's packets in order, so it has them all). They go as QoS 0, written piece by piece
+# (the length counted first): a config is the largest message of a wake, and on an ESP8266 the
+# heap left beside the TLS connection has no block for it, nor for a copy kept for a resend. cmd/discovery deletes the file: the
 # configs go again (after a broker lost its retained messages).
 import json
+from micropython import const
 
 PREFIX = "homeassistant/sensor/"
+_CHUNK = const(128)     # bytes of a config written at a time
 # Availability: the status's state, with sleeping read as online (offline stays offline).
-CONFIG = ('{"~": %s, "name": %s, "uniq_id": %s, "stat_t": "~/readings", '
-          '"val_tpl": "{{value_json.%s}}", %s"stat_cla": "measurement", "exp_aft": %d, '
-          '"avty_t": "~/status", '
-          '"avty_tpl": "{{value_json.state.replace(\'sleeping\',\'online\')}}", '
-          '"dev": {"ids": [%s], "name": %s, "mdl": %s, "sw": %s}}')
+AVAILABILITY = (', "avty_t": "~/status", '
+                '"avty_tpl": "{{value_json.state.replace(\'sleeping\',\'online\')}}", '
+                '"dev": {"ids": [')
 
 
 def describe(sensor, field):
@@ -52,20 +55,73 @@ def expire_after(interval):
     return 2 * interval + 60
 
 
-def config(node, field):
-    """The discovery config of one field, as JSON text."""
+def _parts(node, field):
+    """The discovery config of one field, as JSON text in pieces."""
     from node.app import VERSION
     q = json.dumps
     dev = node.cfg["device_id"]
     name, unit, device_class = describe(node.sensor, field)
-    extra = ""
+    yield '{"~": '
+    yield q(node.cfg["mqtt"]["topic_prefix"])
+    yield ', "name": '
+    yield q(name)
+    yield ', "uniq_id": '
+    yield q(dev + "_" + field)
+    yield ', "stat_t": "~/readings", "val_tpl": "{{value_json.'
+    yield field
+    yield '}}", '
     if unit:
-        extra = '"unit_of_meas": %s, ' % q(unit)
+        yield '"unit_of_meas": %s, ' % q(unit)
     if device_class:
-        extra += '"dev_cla": %s, ' % q(device_class)
-    return CONFIG % (q(node.cfg["mqtt"]["topic_prefix"]), q(name), q(dev + "_" + field), field,
-                     extra, expire_after(node.interval), q("mqtt-node_" + dev), q(dev),
-                     q("mqtt-node " + node.board.NAME), q(VERSION))
+        yield '"dev_cla": %s, ' % q(device_class)
+    yield '"stat_cla": "measurement", "exp_aft": %d' % expire_after(node.interval)
+    yield AVAILABILITY
+    yield q("mqtt-node_" + dev)
+    yield '], "name": '
+    yield q(dev)
+    yield ', "mdl": '
+    yield q("mqtt-node " + node.board.NAME)
+    yield ', "sw": %s}}' % q(VERSION)
+
+
+def _publish(c, topic, parts):
+    """A retained QoS 0 PUBLISH of the pieces parts() gives, counted first, then written
+    through a small buffer (a few TLS records, no block of the message's size). MemoryError
+    when the heap has no room: before anything went out, or with the payload completed by
+    spaces (the connection stays sound; the config is sent again by the next wake)."""
+    from node.mqtt import packets
+    n = 0
+    for p in parts():
+        n += len(memoryview(p))                 # UTF-8 bytes
+    c._send(packets.publish(packets.check_topic(topic), n, 0, True, head=True))
+    buf = bytearray(_CHUNK)
+    used = sent = 0
+    try:
+        for p in parts():
+            p = memoryview(p)
+            while len(p):
+                k = min(len(p), _CHUNK - used)
+                buf[used:used + k] = p[:k]
+                used += k
+                p = p[k:]
+                if used == _CHUNK:
+                    c._send(buf)
+                    sent += used
+                    used = 0
+    except MemoryError:
+        left = n - sent                         # owed to the packet, `used` of it in buf
+        for i in range(used, _CHUNK):
+            buf[i] = 0x20
+        while left:
+            k = min(left, _CHUNK)
+            c._send(buf if k == _CHUNK else memoryview(buf)[:k])
+            left -= k
+            for i in range(used):               # spaces only from here on
+                buf[i] = 0x20
+            used = 0
+        raise
+    if used:
+        c._send(memoryview(buf)[:used])
 
 
 def usable(field):
@@ -76,8 +132,8 @@ def usable(field):
 
 
 def announce(node, k):
-    """Publish the configs for key k (retained, QoS 1), remove those of fields that went away,
-    and keep k in flash once the broker acknowledged them all. OSError when it did not."""
+    """Publish the configs for key k (retained), remove those of fields that went away, and
+    keep k in flash once the broker answered after them. OSError when it did not."""
     c = node.client
     path = node.data_dir + "/discovery"
     dev = node.cfg["device_id"]
@@ -88,25 +144,20 @@ def announce(node, k):
             gone = [g for g in f.readline().split() if g not in fields]
     except OSError:
         gone = []
-    # Their packet ids are no readings': the ledger must not count these acknowledgements.
-    on_ack, c.on_ack = c.on_ack, None
-    room = True
     try:
         for f in fields + gone:
-            try:
-                c.publish("%s%s/%s/config" % (PREFIX, dev, f),
-                          config(node, f) if f in fields else b"", True, 1)
-            except MemoryError:
-                room = False        # the next wake, with nothing to flush, has more heap
-                break
-        acked = c.wait_acks(node.cfg["mqtt"]["timeout"])
-    finally:
-        c.on_ack = on_ack
-    if not acked:
-        raise OSError("the broker did not acknowledge the discovery configs in time")
-    if not room:
+            topic = "%s%s/%s/config" % (PREFIX, dev, f)
+            if f in fields:
+                _publish(c, topic, lambda: _parts(node, f))
+            else:
+                c.publish(topic, b"", True, 0)
+    except MemoryError:
+        # The next wake, with nothing to flush, has more heap.
         node.log("node: Home Assistant discovery: no room in this wake's heap, next wake")
         return
+    node._round_trip()
+    if c._ping_at is not None:
+        raise OSError("the broker did not answer after the discovery configs in time")
     import os
     with open(path + ".tmp", "w") as f:
         f.write("%s\n%s\n" % (k, " ".join(fields)))
