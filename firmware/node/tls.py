@@ -103,12 +103,7 @@ class Deadline(io.IOBase):
         if bounded:
             # A socket's readinto waits until the whole buffer is filled, which a server that
             # trickles never does: wait (bounded) for the first byte, then take what is there.
-            if self._reader is None:
-                self._reader = select.poll()
-                self._reader.register(sock, select.POLLIN)
-            for _ in self._reader.ipoll(left if cut else int(wait * 1000)):
-                break
-            else:
+            if not self.readable(left if cut else int(wait * 1000)):
                 # Nothing came: the deadline passed (the wait ended there, whatever the clock's
                 # rounding says), or the socket's own timeout.
                 self.timed_out = cut
@@ -128,12 +123,12 @@ class Deadline(io.IOBase):
             if bounded:
                 sock.settimeout(self._timeout)
 
-    def pending(self):
-        """Bytes wait on the socket now (left there)."""
+    def readable(self, ms):
+        """Bytes wait on the socket within ms (0: now), left there."""
         if self._reader is None:
             self._reader = select.poll()
             self._reader.register(self._sock, select.POLLIN)
-        for _ in self._reader.ipoll(0):
+        for _ in self._reader.ipoll(ms):
             return True
         return False
 
@@ -249,7 +244,7 @@ class Context:
             tsock.close()
             from node.tlsexplain import explain
             raise explain(self, None, watch, name)
-        if self._watch and watch.pending():
+        if self._watch and watch.readable(0):
             # A broker says nothing before CONNECT: what came after its Finished is a
             # HelloRequest (renegotiation) or worse. Read through the guard, which refuses it.
             tsock.setblocking(False)

@@ -115,9 +115,12 @@ class Stream(io.IOBase):
     def settimeout(self, t):
         self.timeout = t
 
+    def ready(self):
+        return self.pos < len(self.data)
+
     def ioctl(self, req, arg):
-        if req == 3:                            # MP_STREAM_POLL: POLLIN while bytes are left
-            return arg & 1 if self.pos < len(self.data) or isinstance(self, Trickle) else 0
+        if req == 3:                            # MP_STREAM_POLL: POLLIN while ready()
+            return arg & 1 if self.ready() else 0
         return -1
 
 
@@ -381,6 +384,9 @@ def test_renegotiation_is_refused_from_either_side():
 
 class Trickle(Stream):
     """A server that sends the same record again and again, one byte per read."""
+
+    def ready(self):
+        return True
 
     def readinto(self, buf):
         buf[0] = self.data[self.pos % len(self.data)]

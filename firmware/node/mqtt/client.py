@@ -246,11 +246,13 @@ class MQTTClient:
         if qos == 0:
             if pid is not None or dup:
                 raise ValueError(why(_E_QOS0_ID))
+            if isinstance(msg, str):
+                msg = memoryview(msg)       # its UTF-8 bytes (len counts them), not a copy
             if len(msg) > _SPLIT:
                 # Nothing is kept for a resend: the payload goes as it is, after the header,
                 # and never needs a block of its size again in a small heap.
                 self._send(packets.publish(topic, msg, 0, retain, head=True))
-                self._send(memoryview(msg) if isinstance(msg, str) else msg)
+                self._send(msg)
             else:
                 self._send(packets.publish(topic, msg, 0, retain))
             return None

@@ -44,7 +44,10 @@ def esp8266_board():
 def interpreter(request):
     if request.param == "unix":
         return Interpreter.unix_port()
-    return Interpreter.esp8266(request.getfixturevalue("esp8266_board"))
+    # A module may give the ESP8266 emulator another heap than a wake's budget (ESP8266_HEAP).
+    heap = getattr(request.module, "ESP8266_HEAP", None)
+    return Interpreter.esp8266(request.getfixturevalue("esp8266_board"),
+                               **({"heapsize": heap} if heap else {}))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 from hostiletls import Plan
 from hostiletls.certmsg import Mutator
-from hostiletls.client import Interpreter, TlsClient, request as attempt_request
+from hostiletls.client import request as attempt_request
 
 from rig import SECRET, story
 
@@ -64,26 +64,15 @@ def judge(case, outcome, sessions, pinned, library):
 # harness's own objects and 5,000 attempts' interned strings stay in its heap, which needs
 # 32 KB (as much as an ESP8266 has free after boot) for axTLS's 5,316-byte block to keep
 # fitting. A wake's own budget is held by test_board_budgets.
-FUZZ_HEAP_ESP8266 = 32768
+ESP8266_HEAP = 32768
 
 
-@pytest.fixture
-def fuzz_client(interpreter, tmp_path, certificates, request):
-    if interpreter.library == "axtls":
-        interpreter = Interpreter.esp8266(request.getfixturevalue("esp8266_board"),
-                                          heapsize=FUZZ_HEAP_ESP8266)
-    (tmp_path / "ca.der").write_bytes(certificates.ca)
-    with TlsClient(interpreter, tmp_path) as client:
-        yield client
-
-
-def test_mutated_certificate_messages(interpreter, hostile, fuzz_client, certificates, request):
+def test_mutated_certificate_messages(interpreter, hostile, tls_client, certificates, request):
     if interpreter.library == "mbedtls":
         request.applymarker(pytest.mark.xfail(
             reason="not yet: the guard's caps (tls.max_certs, tls.max_cert_bytes) and its reading "
                    "of the Certificate message run on axTLS only; mbedtls takes certificates "
                    "over the caps and parses the rest itself", strict=False))
-    tls_client = fuzz_client
     c = certificates
     pinned = [c.pinned.der, c.big.der]          # both pinned: the big one for the size cap
     tls = {"mode": "pin", "pins": [c.pinned.pin, c.big.pin], "handshake_s": HANDSHAKE_S}
