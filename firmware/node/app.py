@@ -22,7 +22,7 @@ from micropython import const
 from node import board as boards
 from node import reading
 from node.ledger import Ledger, pid_of
-from node.mqtt.client import MQTTClient, MQTTException
+from node.mqtt import MQTTException
 from node.state import State
 
 _PLAUSIBLE = const(1735689600)  # 2025-01-01: a clock before it was never set (node.clock)
@@ -104,7 +104,6 @@ class Node:
         self.topic = prefix + "/readings"
         self.t_status = prefix + "/status"
         self.cmd_prefix = prefix + "/cmd/"
-        self.tls = None
         self.client = None
         self.stats_due = False
         self._queued = 0
@@ -150,7 +149,10 @@ class Node:
 
     def connect(self, first, keepalive):
         """TLS + CONNECT, with first() (the first window of readings, taken once the TLS
-        handshake is done) in the same flight."""
+        handshake is done) in the same flight. Once per Node (a wake makes one connection):
+        what only a connection needs (Wi-Fi and TLS settings, the broker list, the TLS
+        context and its module) goes as soon as it is used, its RAM to the handshake and the
+        flush."""
         mq = self.cfg["mqtt"]
         board = self.board
         # The wake's time online ends at a deadline (node.online_s), kept by the TLS stream on
@@ -158,33 +160,16 @@ class Node:
         until = time.ticks_add(time.ticks_ms(), self.opt["online_s"] * 1000)
         board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
         self.ensure_clock()
-        if self.tls is None:
-            from node.tls import make_context
-            self.tls = make_context(self.cfg["tls"], board.bundle_dir())
-            # Not needed again in this wake: their RAM goes to the handshake (stats keep the
-            # TLS mode and whether a client certificate is set).
-            tls = self.cfg["tls"]
-            self.cfg["wifi"] = None
-            self.cfg["tls"] = {"mode": tls["mode"], "cert": tls["cert"], "key": tls["key"]}
-        if self.tls:
-            self.tls.until = None if self.interval < self.opt["stay_connected_below_s"] else until
-        brokers = self.pick_broker()
-        c = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"], mq["password"],
-                       keepalive, ssl=self.tls, timeout=mq["timeout"], window=mq["window"],
-                       max_packet=mq["max_packet"], early=mq["early"], keep=False)
-        c.set_callback(self._on_message)
-        c.defer_acks = True                # a command is acknowledged once it has run
-        c.on_ack = self.ledger.acked.add
-        c.on_sent = self.ledger.sent
-        c.on_oversized = self._on_oversized
-        c.set_last_will(self.t_status, '{"state": "offline"}', retain=True, qos=1)
-        self.client = c
-        self._queued = 0
-
-        def flight():
-            records = first()
-            self._queued = len(records)
-            return (self._message(rec) for rec in records)     # one message at a time
+        from node.tls import make_context
+        ctx = make_context(self.cfg["tls"], board.bundle_dir())
+        # Stats keep the TLS mode and whether a client certificate is set.
+        tls = self.cfg["tls"]
+        self.cfg["wifi"] = None
+        self.cfg["tls"] = {"mode": tls["mode"], "cert": tls["cert"], "key": tls["key"]}
+        tls = None
+        if ctx:
+            ctx.until = None if self.interval < self.opt["stay_connected_below_s"] else until
+        brokers = self.pick_broker(ctx)
         # Whether the broker's session holds the command subscription is known only from a
         # CONNACK: a connection that breaks before it may have left a new session without it.
         st = self.state
@@ -193,22 +178,64 @@ class Node:
         self.release_ring()
         gc.collect()                       # the handshake needs large blocks: free the garbage
         gc.threshold(-1)
+        conn = None
         try:
-            present = c.connect(mq["clean_session"], flight if mq["qos"] else None)
+            conn = self._open(mq, ctx)
+            ctx = make_context = None
+            _unload("tls")
+            _unload("tlshandshake")
+            # The first window is read before the client's code is loaded: the ring buffer
+            # opens in the heap the handshake left, and the client's code and objects took
+            # none of the RAM the TLS library needed for it.
+            records = first()
+            from node.mqtt.client import MQTTClient
+            c = self.client = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"],
+                                         mq["password"], keepalive,
+                                         timeout=mq["timeout"], window=mq["window"],
+                                         max_packet=mq["max_packet"], early=mq["early"],
+                                         keep=False)
+            c.set_callback(self._on_message)
+            c.defer_acks = True                # a command is acknowledged once it has run
+            c.on_ack = self.ledger.acked.add
+            c.on_sent = self.ledger.sent
+            c.on_oversized = self._on_oversized
+            c.set_last_will(self.t_status, '{"state": "offline"}', retain=True, qos=1)
+            # QoS 1: the first window goes in CONNECT's flight, one message made at a time.
+            self._queued = len(records) if mq["qos"] else 0
+            present = c.connect(mq["clean_session"], (lambda: (self._message(r) for r in records))
+                                if mq["qos"] else None, conn)
         except BaseException:
             # This broker did not answer, or its certificate did not check (then CONNECT and
             # its password never went out): the next connection tries the next one.
             st.broker = (st.broker + 1) % brokers
+            for s in conn or ():
+                s.close()                  # (the client closes what it took; twice is harmless)
             raise
-        if not mq["qos"]:
-            first()                        # QoS 0: nothing goes before CONNACK
         if st.attempt:
             st.reconnects += 1             # the broker is back after failed attempts
         if present and known:
             st.subscribed = 1
         c.publish(self.t_status, self.status("online"), retain=True)
 
-    def pick_broker(self):
+    def _open(self, mq, ctx):
+        """TCP, then TLS with the broker authenticated: (TCP socket, the socket to speak MQTT
+        on), for the MQTT client's connect()."""
+        from node.mqtt.link import open_tcp
+        host, port, timeout = mq["host"], mq["port"], mq["timeout"]
+        raw = open_tcp(host, port, timeout)
+        if not ctx:
+            return raw, raw
+        ctx.redial = lambda: open_tcp(host, port, timeout)     # to look at a refusal again
+        ctx.timeout = timeout                                   # the socket's, kept
+        try:
+            sock = ctx.wrap_socket(raw, server_hostname=host)
+        except BaseException:
+            raw.close()
+            raise
+        ctx.close()
+        return raw, sock
+
+    def pick_broker(self, ctx):
         """mqtt.host/port (and the name the TLS context checks) become the broker of
         mqtt.hosts to try, the one that answered last; the list goes, so that its RAM goes to
         the handshake. Returns how many there are."""
@@ -219,7 +246,7 @@ class Node:
         st = self.state
         n = len(hosts)
         st.broker %= n
-        mq["host"], mq["port"], self.tls.server_hostname = hosts[st.broker]
+        mq["host"], mq["port"], ctx.server_hostname = hosts[st.broker]
         mq["hosts"] = None
         self.log("node: broker %d of %d, %s:%d" % (st.broker + 1, n, mq["host"], mq["port"]))
         return n

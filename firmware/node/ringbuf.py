@@ -419,10 +419,11 @@ class RingBuffer:
     def _succ(self, first, hint):
         # The segment after `first`: normally named by the seq after its last record.
         if hint > first:
-            f = self._open(hint)
-            if f is not None:
-                f.close()
+            try:
+                os.stat(self._name(hint))      # a stat allocates less than an open file
                 return hint
+            except OSError:
+                pass
         best = 0
         for e in os.ilistdir(self._dir):
             s = _segment_name(e[0])

@@ -1,5 +1,5 @@
 # The record layer of a TLS connection, read as it passes between the TCP socket and the TLS
-# library (node.tls.Deadline: the socket as the library's stream, with a deadline): pin mode on
+# library (node.tlsstream.Deadline: the socket as the library's stream, with a deadline): pin mode on
 # a TLS library that cannot check a certificate itself (axTLS, on the ESP8266), and for
 # node.tlsexplain a look at why a handshake failed.
 # - TLS below 1.2 refused (a ServerHello choosing 1.0 or 1.1: axTLS accepts them), and
@@ -31,31 +31,22 @@
 # would unwind through its C code and leak its handshake buffers. The parsers walk the
 # caller's buffer by index, no slices; their counters live in one list and their header bytes
 # in one bytearray (an object with few attributes: the handshake that follows needs the
-# ESP8266's few large free blocks).
-import hashlib
+# ESP8266's few large free blocks). The handshake messages inside the records (ServerHello,
+# Certificate, CertificateRequest) are read by node.tlshandshake, whose code goes once the
+# handshake is done: after it, this module only reads record headers.
 from micropython import const
 
-from node.tls import Deadline
+from node.tlsstream import Deadline
 
 _CCS = const(20)
 _ALERT = const(21)
 _HANDSHAKE = const(22)
 _APPDATA = const(23)
-_HELLO_REQUEST = const(0)
-_SERVER_HELLO = const(2)
-_CERTIFICATE = const(11)
-_CERT_REQUEST = const(13)
-_SERVER_HELLO_MAX = const(512)   # longer ServerHellos are refused
-_MESSAGE_MAX = const(16384)      # handshake messages above are refused
 _EREFUSED = const(-111)          # ECONNREFUSED: our refusal, handed to the TLS library
 # Counters in Guard._n: the server's record being read (header bytes got, type, bytes left,
 # encrypted handshake records so far); the client's record being written (header bytes got,
-# bytes left, handshake records after its CCS, -1 before it); the handshake message being read
-# (header bytes got, position, bytes left, type); the Certificate message (its length; the
-# entry being read: its header, 3 + up to 5 bytes, starts at NEXT, its DER ends at CEND, 0
-# while the header is read, its length, entries so far); in the leaf, the TLV whose header
-# starts at KAT (-1: done), the element index in TBSCertificate (-1: before it), the
-# SubjectPublicKeyInfo's index and where it ends.
+# bytes left, handshake records after its CCS, -1 before it). The handshake messages inside
+# the records are node.tlshandshake's, with counters of their own.
 _RGOT = const(0)
 _RTYPE = const(1)
 _RLEFT = const(2)
@@ -63,27 +54,11 @@ _SEALED = const(3)
 _WGOT = const(4)
 _WLEFT = const(5)
 _WSEALED = const(6)
-_HGOT = const(7)
-_MPOS = const(8)
-_MLEFT = const(9)
-_MTYPE = const(10)
-_MTOTAL = const(11)
-_NEXT = const(12)
-_CEND = const(13)
-_ELEN = const(14)
-_COUNT = const(15)
-_KAT = const(16)
-_KIDX = const(17)
-_KSPKI = const(18)
-_KEND = const(19)
-_COUNTERS = const(20)
-# Header bytes in Guard._h: record in, record out, handshake message, certificate entry, TLV.
+_COUNTERS = const(7)
+# Header bytes in Guard._h: record in, record out.
 _RHEAD = const(0)
 _WHEAD = const(5)
-_HHEAD = const(10)
-_CHEAD = const(14)
-_KHEAD = const(22)
-_HEADERS = const(27)
+_HEADERS = const(10)
 
 # Why a handshake was refused (node.tlsexplain turns them into messages); `detail` carries
 # the number that goes with it.
@@ -115,10 +90,11 @@ class Guard(Deadline):
         self.alert = None            # description code of the last alert received in clear
         self.received = 0            # bytes received from the server
         self.done = False            # the server encrypts from here on
-        n = self._n = [0] * _COUNTERS
-        n[_WSEALED] = n[_MTYPE] = -1
+        self._n = [0] * _COUNTERS
+        self._n[_WSEALED] = -1
         self._h = bytearray(_HEADERS)
         self._hash = self._khash = None
+        self._m = self._b = None     # node.tlshandshake's counters and header bytes
 
     def _refuse(self, why, detail=0):
         if not self.refused:
@@ -192,6 +168,7 @@ class Guard(Deadline):
                         if not self.verified:
                             self._refuse(NO_CLEAR_CERT)
                         self.done = True
+                        self._m = self._b = None    # no handshake message in clear follows
                     elif t == _HANDSHAKE and self.done:
                         self._sealed(n, _SEALED)
                     if not n[_RLEFT]:
@@ -201,195 +178,15 @@ class Guard(Deadline):
             if self.done:
                 pass                        # encrypted: only its length matters
             elif n[_RTYPE] == _HANDSHAKE:
-                self._handshake(buf, i, i + k)
+                # In its own module: its code goes once the handshake is done (node.app).
+                from node.tlshandshake import messages
+                messages(self, buf, i, i + k)
             elif n[_RTYPE] == _ALERT and k and n[_RLEFT] - k <= 0:
                 self.alert = buf[i + k - 1]     # level, description: the last byte
             n[_RLEFT] -= k
             i += k
             if n[_RLEFT] == 0:
                 n[_RGOT] = 0
-
-    def _handshake(self, buf, i, end):
-        n, h = self._n, self._h
-        while i < end and not self.refused:
-            if n[_HGOT] < 4:
-                i = _header(buf, i, end, h, _HHEAD, n, _HGOT, 4)
-                if n[_HGOT] == 4:
-                    self._message_start()
-                continue
-            k = min(n[_MLEFT], end - i)
-            if n[_MTYPE] == _CERTIFICATE:
-                self._certificate(buf, i, i + k)
-            elif n[_MTYPE] == _SERVER_HELLO:
-                # Its first two bytes are the version the server chose.
-                for j in range(min(k, 2 - n[_MPOS])):
-                    self._h[_CHEAD + n[_MPOS] + j] = buf[i + j]
-            n[_MPOS] += k
-            n[_MLEFT] -= k
-            i += k
-            if n[_MLEFT] == 0:
-                self._message_end()
-
-    def _message_start(self):
-        n, h = self._n, self._h
-        t = n[_MTYPE] = h[_HHEAD]
-        size = n[_MLEFT] = (h[_HHEAD + 1] << 16) | (h[_HHEAD + 2] << 8) | h[_HHEAD + 3]
-        n[_MPOS] = 0
-        if t == _HELLO_REQUEST:
-            self._refuse(RENEGOTIATION)
-        elif size > _MESSAGE_MAX:
-            self._refuse(HUGE_MESSAGE, size)
-        elif t == _SERVER_HELLO:
-            if size > _SERVER_HELLO_MAX:
-                self._refuse(HUGE_MESSAGE, size)
-            elif size < 2:
-                self._refuse(BAD_HELLO)
-        elif t == _CERTIFICATE:
-            n[_MTOTAL] = size
-            n[_NEXT] = n[_CEND] = n[_COUNT] = 0
-        elif t == _CERT_REQUEST:
-            self.cert_requested = True
-        if size == 0:
-            self._message_end()
-
-    def _message_end(self):
-        n, h = self._n, self._h
-        if n[_MTYPE] == _SERVER_HELLO:
-            version = (h[_CHEAD] << 8) | h[_CHEAD + 1]
-            if version < 0x0303:
-                self._refuse(OLD_TLS, version)
-        elif n[_MTYPE] == _CERTIFICATE and (n[_CEND] or n[_NEXT] != n[_MTOTAL] or not n[_COUNT]):
-            self._refuse(BAD_CERT_MSG)          # entries that do not fill the list, or none
-        n[_HGOT] = 0
-        n[_MTYPE] = -1
-
-    # --- the Certificate message, checked and its leaf pinned as it streams by ---
-
-    def _certificate(self, buf, i, end):
-        n, c = self._n, self._h
-        pos = n[_MPOS]
-        while i < end and not self.refused:
-            if pos < 3:                         # the list's length
-                c[_CHEAD + pos] = buf[i]
-                pos += 1
-                i += 1
-                if pos == 3:
-                    if ((c[_CHEAD] << 16) | (c[_CHEAD + 1] << 8) | c[_CHEAD + 2]
-                            != n[_MTOTAL] - 3):
-                        self._refuse(BAD_CERT_MSG)
-                    n[_NEXT] = 3
-            elif not n[_CEND]:                  # an entry's header
-                j = pos - n[_NEXT]
-                c[_CHEAD + j] = buf[i]
-                pos += 1
-                i += 1
-                self._entry_header(j + 1)
-            else:                               # an entry's certificate
-                k = min(n[_CEND] - pos, end - i)
-                if self._hash is not None:
-                    self._hash.update(memoryview(buf)[i:i + k])
-                    if self._key_pins:
-                        self._key_bytes(buf, i, i + k, pos)
-                pos += k
-                i += k
-                if pos == n[_CEND]:
-                    if self._hash is not None:
-                        self._leaf_end()
-                    n[_NEXT] = pos
-                    n[_CEND] = 0
-
-    def _entry_header(self, got):
-        # got bytes of <length:3> <DER: 0x30, its length in 1 to 4 bytes> are in the header.
-        n, c = self._n, self._h
-        if got == 3:
-            size = n[_ELEN] = (c[_CHEAD] << 16) | (c[_CHEAD + 1] << 8) | c[_CHEAD + 2]
-            n[_COUNT] += 1
-            if n[_COUNT] > self._max[0]:
-                self._refuse(TOO_MANY_CERTS, n[_COUNT])
-            elif size > self._max[1]:
-                self._refuse(BIG_CERT, size)
-            elif size < 2 or n[_NEXT] + 3 + size > n[_MTOTAL]:
-                self._refuse(BAD_CERT_MSG)
-            return
-        if got < 5:
-            return
-        b = c[_CHEAD + 4]
-        if c[_CHEAD + 3] != 0x30 or b == 0x80 or b > 0x83:
-            self._refuse(BAD_CERT_MSG)
-            return
-        need = 5 + (b & 0x7F if b > 0x80 else 0)
-        if got < need:
-            return
-        der = b
-        if b > 0x80:
-            der = 0
-            for j in range(_CHEAD + 5, _CHEAD + need):
-                der = (der << 8) | c[j]
-        if need - 3 + der != n[_ELEN]:
-            self._refuse(BAD_CERT_MSG)
-            return
-        n[_CEND] = n[_NEXT] + 3 + n[_ELEN]
-        if n[_COUNT] == 1 and (self._pins or self._key_pins):
-            self._hash = hashlib.sha256(c[_CHEAD + 3:_CHEAD + need])
-            n[_KAT] = n[_NEXT] + need           # TBSCertificate's header
-            n[_KIDX] = n[_KSPKI] = -1
-            n[_KEND] = 0
-
-    def _leaf_end(self):
-        digest = self.fingerprint = self._hash.digest()
-        self._hash = None
-        if digest in self._pins or self.key_fingerprint in self._key_pins:
-            self.verified = True
-        else:
-            self._refuse(PIN_MISMATCH)
-
-    def _key_bytes(self, buf, i, end, pos):
-        # Walks the leaf's TLVs to its SubjectPublicKeyInfo: TBSCertificate holds [0] version
-        # (optional), serial, signature, issuer, validity, subject, then the SPKI, hashed whole.
-        n, h = self._n, self._h
-        while i < end and n[_KAT] >= 0:
-            if n[_KEND]:
-                k = min(n[_KEND] - pos, end - i)
-                self._khash.update(memoryview(buf)[i:i + k])
-                i += k
-                pos += k
-                if pos == n[_KEND]:
-                    self.key_fingerprint = self._khash.digest()
-                    self._khash = None
-                    n[_KAT] = -1
-                continue
-            if pos < n[_KAT]:
-                k = min(n[_KAT] - pos, end - i)
-                i += k
-                pos += k
-                continue
-            j = pos - n[_KAT]
-            h[_KHEAD + j] = buf[i]
-            i += 1
-            pos += 1
-            if j < 1:
-                continue
-            b = h[_KHEAD + 1]
-            need = 2 + (b & 0x7F if b > 0x80 else 0)
-            if b == 0x80 or b > 0x83:
-                n[_KAT] = -1                    # not DER: no key to pin
-            elif j + 1 == need:
-                size = b
-                if b > 0x80:
-                    size = 0
-                    for q in range(_KHEAD + 2, _KHEAD + need):
-                        size = (size << 8) | h[q]
-                content = n[_KAT] + need
-                if n[_KIDX] == 0:
-                    n[_KSPKI] = 6 if h[_KHEAD] == 0xA0 else 5
-                if n[_KIDX] < 0:
-                    n[_KAT] = content           # into TBSCertificate
-                elif n[_KIDX] == n[_KSPKI]:
-                    self._khash = hashlib.sha256(h[_KHEAD:_KHEAD + need])
-                    n[_KEND] = content + size
-                else:
-                    n[_KAT] = content + size    # past this element
-                n[_KIDX] += 1
 
 
 def _header(buf, i, end, h, at, n, got, size=5):

@@ -27,6 +27,7 @@ FLASH_BLOCKS = 128      # 512 KB of simulated flash
 MOUNT = "/flash"
 
 _mounted = None
+_offset = None          # the clock's offset in ms, once read (_offset_ms)
 
 
 def bundle_dir():
@@ -123,18 +124,25 @@ def _now_ms():
 
 
 def _offset_ms():
-    # The file holds seconds as decimal text ("-12.5"), written by this module or a runner.
-    text = (_read("clock", b"0").decode().strip() or "0")
-    neg = text.startswith("-")
-    parts = text.lstrip("-").split(".")
-    try:
-        ms = int(parts[0] or "0") * 1000 + (int((parts[1] + "000")[:3]) if len(parts) > 1 else 0)
-    except ValueError:
-        return 0
-    return -ms if neg else ms
+    # The file holds seconds as decimal text ("-12.5"), written by this module or, between
+    # wakes, by a runner. Read once per process: a board reads its clock without allocating,
+    # and so does this one after the first time.
+    global _offset
+    if _offset is None:
+        text = (_read("clock", b"0").decode().strip() or "0")
+        neg = text.startswith("-")
+        parts = text.lstrip("-").split(".")
+        try:
+            ms = int(parts[0] or "0") * 1000 + (int((parts[1] + "000")[:3]) if len(parts) > 1 else 0)
+        except ValueError:
+            ms = 0
+        _offset = -ms if neg else ms
+    return _offset
 
 
 def _set_offset_ms(ms):
+    global _offset
+    _offset = ms
     sign = "-" if ms < 0 else ""
     ms = abs(ms)
     _write("clock", ("%s%d.%03d" % (sign, ms // 1000, ms % 1000)).encode())

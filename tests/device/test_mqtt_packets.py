@@ -4,7 +4,7 @@ import io
 
 from mptest import eq, raises
 from node.mqtt import packets
-from node.mqtt.packets import MQTTException, MQTTRefused, ProtocolError
+from node.mqtt import MQTTException, MQTTRefused, ProtocolError
 
 
 class Stream(io.IOBase):

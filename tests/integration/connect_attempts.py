@@ -1,7 +1,7 @@
 # Run under MicroPython (the unix port), not pytest: the node's own connect (node.app's
 # Node.connect: TLS context, handshake, CONNECT) attempted once per line read from stdin, in
 # one process, so that a test can cut the connection at a thousand places without starting a
-# wake for each. Prints one JSON line per attempt: {"ok": bool, "error": the exception's
+# wake for each (a Node connects once, as a wake does: a new one for each attempt). Prints one JSON line per attempt: {"ok": bool, "error": the exception's
 # type, "message": its text, "ms": how long the attempt took}. The device bundle is $NODE_DIR,
 # the board's files $NODE_SIM (firmware/sim/simboard.py).
 import json
@@ -13,10 +13,10 @@ from node import config
 from node.app import Node
 
 board = boards.load()
-node = Node(board, config.load(board.bundle_dir()))
-keepalive = node.cfg["mqtt"]["keepalive"]
 while sys.stdin.readline():
     t0 = time.ticks_ms()
+    node = Node(board, config.load(board.bundle_dir()))
+    keepalive = node.cfg["mqtt"]["keepalive"]
     try:
         node.connect(lambda: [], keepalive)
         node.client.disconnect()

@@ -53,8 +53,7 @@
 import time
 from micropython import const
 
-from node.mqtt import link, packets
-from node.mqtt.packets import MQTTException, MQTTRefused, ProtocolError, why  # noqa: F401
+from node.mqtt import MQTTException, MQTTRefused, ProtocolError, link, packets, why  # noqa: F401
 
 _CONNACK = const(0x20)
 _PUBLISH = const(0x30)
@@ -145,24 +144,27 @@ class MQTTClient:
 
     # --- connection ---
 
-    def connect(self, clean_session=True, first=None):
+    def connect(self, clean_session=True, first=None, conn=None):
         """Open the connection and log in; returns the broker's session-present flag.
 
         CONNECT goes out in one write with the first `early` messages in flight (those sent
         before go again, DUP set: MQTT 3.1.1, 4.4); the rest follow CONNACK. first: a
         function called once the TLS handshake is done, returning QoS 1 messages (topic, msg,
         pid, dup) to queue into that flight (it needs a window), so that they take no RAM
-        during the handshake."""
+        during the handshake. conn: (TCP socket, the socket to speak MQTT on: the TLS one,
+        its broker authenticated) when the caller opened the connection itself (the node
+        does, so that this module is loaded only once the handshake is done)."""
         self._close()
-        raw = self._dial()
+        raw, sock = conn or (self._dial(), None)
         try:
-            sock = raw
-            if self.ssl:
-                if hasattr(self.ssl, "redial"):     # node.tls
-                    self.ssl.redial = self._dial        # to look at a failed handshake again
-                    self.ssl.timeout = self.timeout     # the socket's, kept
-                # The broker is authenticated in here, before CONNECT (and its password).
-                sock = self.ssl.wrap_socket(raw, server_hostname=self.server)
+            if sock is None:
+                sock = raw
+                if self.ssl:
+                    if hasattr(self.ssl, "redial"):     # node.tls
+                        self.ssl.redial = self._dial        # to look at a failed handshake again
+                        self.ssl.timeout = self.timeout     # the socket's, kept
+                    # The broker is authenticated in here, before CONNECT (and its password).
+                    sock = self.ssl.wrap_socket(raw, server_hostname=self.server)
             if first is not None:
                 for m in first():
                     self.publish(m[0], m[1], False, 1, m[2], m[3])  # queued: not connected

@@ -1,5 +1,5 @@
 # What went wrong, in words that say what to do: the texts of the MQTT client's errors.
-# Imported only when an error is raised (node.mqtt.packets.why), so that a board loading the
+# Imported only when an error is raised (node.mqtt.why), so that a board loading the
 # client as .mpy keeps none of this text in RAM while all goes well.
 #
 # A module names a text by its index, as a private constant (`_E_CONNACK = const(19)`):

@@ -13,7 +13,7 @@ _E_TCP = const(25)
 
 def open_tcp(host, port, timeout):
     """A connected TCP socket with a timeout and TCP_NODELAY (the client's socket_factory)."""
-    from node.mqtt.packets import why
+    from node.mqtt import why
     try:
         addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
     except OSError as e:

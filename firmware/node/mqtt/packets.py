@@ -9,8 +9,11 @@
 # bytes at a time, never allocated): msg is then None, and `size` says how long it was.
 #
 # Small on purpose, as the client is: a board that loads it as .mpy keeps its code in RAM, so
-# error texts live in node.mqtt.errors, imported only when one is raised.
+# error texts live in node.mqtt.errors, imported only when one is raised; the error types are
+# node.mqtt's.
 from micropython import const
+
+from node.mqtt import ProtocolError, why
 
 _CONNACK = const(0x20)
 _PUBLISH = const(0x30)
@@ -18,7 +21,6 @@ _PUBACK = const(0x40)
 _SUBACK = const(0x90)
 _UNSUBACK = const(0xB0)
 _PINGRESP = const(0xD0)
-_EPROTO = const(71)
 _ECONNRESET = const(104)
 _E_CLOSED = const(23)
 _E_TRUNCATED = const(26)
@@ -37,35 +39,6 @@ _E_TYPE = const(33)
 _E_LENGTH = const(34)
 _E_FLAGS = const(35)
 _E_SUBCODE = const(36)
-_E_REFUSED = const(41)
-_E_REFUSED_OTHER = const(46)
-
-
-def why(n, *args):
-    """Text n of node.mqtt.errors, filled in with args."""
-    from node.mqtt.errors import TEXT
-    return TEXT[n] % args if args else TEXT[n]
-
-
-class MQTTException(Exception):
-    """umqtt's error type: the broker said no, or broke the protocol."""
-
-
-class MQTTRefused(MQTTException):
-    """The broker refused the connection: args = (CONNACK return code, what to do)."""
-
-    def __init__(self, code):
-        super().__init__(code, why(_E_REFUSED + code - 1) if 1 <= code <= 5
-                         else why(_E_REFUSED_OTHER, code))
-        self.code = code
-
-
-class ProtocolError(OSError):
-    """The broker broke MQTT 3.1.1 (a connection fault: errno EPROTO); the connection is closed.
-    ProtocolError(n, *args): text n of node.mqtt.errors."""
-
-    def __init__(self, n, *args):
-        super().__init__(_EPROTO, "MQTT protocol error from the broker: " + why(n, *args))
 
 
 # --- building ---

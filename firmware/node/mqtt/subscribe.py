@@ -2,8 +2,7 @@
 # here): a program that never subscribes keeps none of this in RAM.
 from micropython import const
 
-from node.mqtt import packets
-from node.mqtt.packets import MQTTException, why
+from node.mqtt import MQTTException, packets, why
 
 _E_SUB_QOS = const(6)
 _E_NO_CB = const(9)
