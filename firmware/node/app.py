@@ -20,9 +20,10 @@ import time
 from micropython import const
 
 from node import board as boards
-from node import reading
+from node import netcache, reading
 from node.ledger import Ledger, pid_of
 from node.mqtt.client import MQTTClient, MQTTException
+from node.netpath import Route
 from node.state import State
 
 _PLAUSIBLE = const(1735689600)  # 2025-01-01: a clock before it was never set (node.clock)
@@ -61,7 +62,12 @@ class Node:
         self.log = log
         self.t0 = time.ticks_ms()
         self.wdt = board.watchdog(opt["watchdog_s"] * 1000) if opt["watchdog_s"] else None
-        self.state = State.decode(board.rtc_load())
+        raw = board.rtc_load()
+        self.state = State.decode(raw)
+        # Wi-Fi and the broker's address as the last wake found them; after a failed
+        # connection the address is looked up again.
+        self.route = Route(board, netcache.load(raw), cfg["wifi"], opt, self.state.attempt > 0)
+        raw = None
         self.data_dir = board.data_dir()
         self.ledger = Ledger(self.state, self.data_dir, opt, log)
         # What commands changed (cmd/interval), kept in flash across power loss.
@@ -131,7 +137,7 @@ class Node:
         handshake is done) in the same flight."""
         mq = self.cfg["mqtt"]
         board = self.board
-        board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
+        self.route.up()
         self.ensure_clock()
         if self.tls is None:
             from node.tls import make_context
@@ -143,7 +149,8 @@ class Node:
                 self.cfg["tls"].pop(key, None)
         c = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"], mq["password"],
                        keepalive, ssl=self.tls, timeout=mq["timeout"], window=mq["window"],
-                       max_packet=mq["max_packet"], early=mq["early"], keep=False)
+                       max_packet=mq["max_packet"], early=mq["early"], keep=False,
+                       socket_factory=self.route.dial)
         c.set_callback(self._on_message)
         c.defer_acks = True                # a command is acknowledged once it has run
         c.on_ack = self.ledger.acked.add
@@ -332,7 +339,7 @@ class Node:
             # After a power loss the clock starts at the epoch: set it before the readings
             # get their time (connect() says why if it cannot be set).
             try:
-                self.board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
+                self.route.up()
                 self.ensure_clock()
             except OSError as e:
                 self.log("node: %s" % e)
@@ -406,7 +413,7 @@ class Node:
         return now + wait
 
     def save(self):
-        self.board.rtc_save(self.state.encode())
+        self.board.rtc_save(netcache.rtc_image(self.state.encode(), self.route.cache))
 
     def sleep(self):
         st = self.state
