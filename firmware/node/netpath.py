@@ -11,7 +11,7 @@
 from micropython import const
 
 from node import netcache
-from node.mqtt.link import open_tcp
+from node.mqtt import link
 
 _RESOLVE_EVERY = const(10800)   # seconds: an address older than this is looked up again
 
@@ -42,7 +42,7 @@ class Route:
         addr = None if self.stale else netcache.broker(cache, host, port, now, _RESOLVE_EVERY)
         if addr:
             try:
-                return self._opened(open_tcp(addr, port, timeout))
+                return self._opened(link.open_tcp(addr, port, timeout))
             except OSError:
                 pass    # the broker moved, or this network's addresses changed
         try:
@@ -60,7 +60,7 @@ class Route:
         addr = board.resolve(host, port)
         netcache.resolved(self.cache, host, port, addr, board.unix_time())
         self.stale = False
-        return open_tcp(addr, port, timeout)
+        return link.open_tcp(addr, port, timeout)
 
     def _opened(self, sock):
         # Connected: nothing here needs the Wi-Fi settings again, and the TLS handshake that

@@ -87,8 +87,8 @@ def associate(join, wifi_cfg, timeout_ms, cache=None, now=0, lease_s=0, fresh=Fa
             _learned(wlan, cache, ssid, None, ip, now)
             return "fast"
         wlan.disconnect()
-    if ip and not fixed:
-        wlan.ipconfig(dhcp4=True)       # the kept configuration failed: DHCP again
+    if not fixed and (ip or fresh):
+        wlan.ipconfig(dhcp4=True)       # the kept configuration failed, or may: DHCP again
     best = None
     if cache is None:
         wlan.connect(ssid, key)
