@@ -20,10 +20,9 @@ import time
 from micropython import const
 
 from node import board as boards
-from node import netcache, reading
+from node import reading
 from node.ledger import Ledger, pid_of
 from node.mqtt.client import MQTTClient, MQTTException
-from node.netpath import Route
 from node.state import State
 
 _PLAUSIBLE = const(1735689600)  # 2025-01-01: a clock before it was never set (node.clock)
@@ -64,10 +63,13 @@ class Node:
         self.wdt = board.watchdog(opt["watchdog_s"] * 1000) if opt["watchdog_s"] else None
         raw = board.rtc_load()
         self.state = State.decode(raw)
-        # Wi-Fi and the broker's address as the last wake found them; after a failed
-        # connection the address is looked up again.
-        self.route = Route(board, netcache.load(raw), cfg["wifi"], opt, self.state.attempt > 0)
+        # Wi-Fi and the broker's address as the last wake found them (node.netpath); after a
+        # failed connection the address is looked up again.
+        from node import netcache
+        self.netcache = netcache.load(raw)
+        self.stale = self.state.attempt > 0
         raw = None
+        _unload("netcache")
         self.data_dir = board.data_dir()
         self.ledger = Ledger(self.state, self.data_dir, opt, log)
         # What commands changed (cmd/interval), kept in flash across power loss.
@@ -137,7 +139,13 @@ class Node:
         handshake is done) in the same flight."""
         mq = self.cfg["mqtt"]
         board = self.board
-        self.route.up()
+        # Connected before anything else, so that the way there takes no RAM during the
+        # TLS handshake.
+        route = self.route()
+        dial = route.dial(mq["host"], mq["port"], mq["timeout"])
+        self.stale = route = None
+        _unload("netpath")
+        _unload("netcache")
         self.ensure_clock()
         if self.tls is None:
             from node.tls import make_context
@@ -150,7 +158,7 @@ class Node:
         c = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"], mq["password"],
                        keepalive, ssl=self.tls, timeout=mq["timeout"], window=mq["window"],
                        max_packet=mq["max_packet"], early=mq["early"], keep=False,
-                       socket_factory=self.route.dial)
+                       socket_factory=dial)
         c.set_callback(self._on_message)
         c.defer_acks = True                # a command is acknowledged once it has run
         c.on_ack = self.ledger.acked.add
@@ -180,6 +188,13 @@ class Node:
         if present and known:
             st.subscribed = 1
         c.publish(self.t_status, self.status("online"), retain=True)
+
+    def route(self):
+        """Wi-Fi up (node.netpath: from what the last wake kept); the route to the broker."""
+        from node.netpath import Route
+        route = Route(self.board, self.netcache, self.cfg["wifi"], self.opt, self.stale)
+        route.up()
+        return route
 
     def release_ring(self):
         # The ring buffer keeps no file open: its object and code go, and come back when
@@ -339,7 +354,7 @@ class Node:
             # After a power loss the clock starts at the epoch: set it before the readings
             # get their time (connect() says why if it cannot be set).
             try:
-                self.route.up()
+                self.route()
                 self.ensure_clock()
             except OSError as e:
                 self.log("node: %s" % e)
@@ -413,7 +428,9 @@ class Node:
         return now + wait
 
     def save(self):
-        self.board.rtc_save(netcache.rtc_image(self.state.encode(), self.route.cache))
+        from node import netcache
+        self.board.rtc_save(netcache.rtc_image(self.state.encode(), self.netcache))
+        _unload("netcache")
 
     def sleep(self):
         st = self.state

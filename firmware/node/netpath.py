@@ -7,7 +7,8 @@
 #
 #   route = Route(board, cache, cfg["wifi"], cfg["node"], stale)   # stale: resolve again
 #   route.up()                                    # Wi-Fi (bounded by node.wifi_timeout_ms)
-#   MQTTClient(..., socket_factory=route.dial)    # kept address -> DNS -> Wi-Fi anew
+#   MQTTClient(..., socket_factory=route.dial(host, port, timeout))
+# The route is dropped once connected: the TLS handshake that follows needs its RAM.
 from micropython import const
 
 from node import netcache
@@ -36,35 +37,32 @@ class Route:
             self.kept = path == "fast"
 
     def dial(self, host, port, timeout):
-        """A connected TCP socket to the broker (node.mqtt.client's socket_factory)."""
+        """The broker connected over TCP: the kept address, else a DNS lookup, else the
+        Wi-Fi anew and the lookup again. Returns node.mqtt.client's socket_factory, which
+        hands out this socket, then (a redial) connects to the same address."""
         board, cache = self.board, self.cache
-        now = board.unix_time()
-        addr = None if self.stale else netcache.broker(cache, host, port, now, _RESOLVE_EVERY)
+        addr = None if self.stale else netcache.broker(cache, host, port, board.unix_time(),
+                                                       _RESOLVE_EVERY)
+        sock = None
         if addr:
             try:
-                return self._opened(link.open_tcp(addr, port, timeout))
+                sock = link.open_tcp(addr, port, timeout)
             except OSError:
                 pass    # the broker moved, or this network's addresses changed
-        try:
-            return self._opened(self._lookup(host, port, timeout))
-        except OSError:
-            if not (self.kept and self.wifi):
-                raise
-        # What the Wi-Fi came up with may be what fails (a lease the network gave away): the
-        # slow way once, then the lookup again.
-        self.up(True)
-        return self._opened(self._lookup(host, port, timeout))
+        if sock is None:
+            try:
+                addr, sock = self._lookup(host, port, timeout)
+            except OSError:
+                if not (self.kept and self.wifi):
+                    raise
+                # What the Wi-Fi came up with may be what fails (a lease the network gave
+                # away): the slow way once, then the lookup again.
+                self.up(True)
+                addr, sock = self._lookup(host, port, timeout)
+        return link.handing_out(sock, addr)
 
     def _lookup(self, host, port, timeout):
         board = self.board
         addr = board.resolve(host, port)
         netcache.resolved(self.cache, host, port, addr, board.unix_time())
-        self.stale = False
-        return link.open_tcp(addr, port, timeout)
-
-    def _opened(self, sock):
-        # Connected: nothing here needs the Wi-Fi settings again, and the TLS handshake that
-        # follows needs their RAM.
-        self.wifi = None
-        self.kept = False
-        return sock
+        return addr, link.open_tcp(addr, port, timeout)
