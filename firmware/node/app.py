@@ -61,7 +61,15 @@ class Node:
         self.log = log
         self.t0 = time.ticks_ms()
         self.wdt = board.watchdog(opt["watchdog_s"] * 1000) if opt["watchdog_s"] else None
-        self.state = State.decode(board.rtc_load())
+        raw = board.rtc_load()
+        self.state = State.decode(raw)
+        # Wi-Fi and the broker's address as the last wake found them (node.netpath); after a
+        # failed connection the address is looked up again.
+        from node import netcache
+        self.netcache = netcache.load(raw)
+        self.stale = self.state.attempt > 0
+        raw = None
+        _unload("netcache")
         self.data_dir = board.data_dir()
         self.ledger = Ledger(self.state, self.data_dir, opt, log)
         # What commands changed (cmd/interval), kept in flash across power loss.
@@ -134,7 +142,19 @@ class Node:
         # The wake's time online ends at a deadline (node.online_s), kept by the TLS stream on
         # every read and write of the connection; a node that stays connected has none.
         until = time.ticks_add(time.ticks_ms(), self.opt["online_s"] * 1000)
-        board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
+        brokers, name = self.pick_broker()
+        st = self.state
+        # Connected before anything else, so that the way there takes no RAM during the
+        # TLS handshake.
+        route = self.route()
+        try:
+            dial = route.dial(mq["host"], mq["port"], mq["timeout"])
+        except OSError:
+            st.broker = (st.broker + 1) % brokers     # unreachable: the next one next time
+            raise
+        self.stale = route = None
+        _unload("netpath")
+        _unload("netcache")
         self.ensure_clock()
         if self.tls is None:
             from node.tls import make_context
@@ -146,10 +166,12 @@ class Node:
             self.cfg["tls"] = {"mode": tls["mode"], "cert": tls["cert"], "key": tls["key"]}
         if self.tls:
             self.tls.until = None if self.interval < self.opt["stay_connected_below_s"] else until
-        brokers = self.pick_broker()
+            if name:
+                self.tls.server_hostname = name
         c = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"], mq["password"],
                        keepalive, ssl=self.tls, timeout=mq["timeout"], window=mq["window"],
-                       max_packet=mq["max_packet"], early=mq["early"], keep=False)
+                       max_packet=mq["max_packet"], early=mq["early"], keep=False,
+                       socket_factory=dial)
         c.set_callback(self._on_message)
         c.defer_acks = True                # a command is acknowledged once it has run
         c.on_ack = self.ledger.acked.add
@@ -165,7 +187,6 @@ class Node:
             return (self._message(rec) for rec in records)     # one message at a time
         # Whether the broker's session holds the command subscription is known only from a
         # CONNACK: a connection that breaks before it may have left a new session without it.
-        st = self.state
         known = st.subscribed
         st.subscribed = 0
         self.release_ring()
@@ -189,18 +210,26 @@ class Node:
     def pick_broker(self):
         """mqtt.host/port (and the name the TLS context checks) become the broker of
         mqtt.hosts to try, the one that answered last; the list goes, so that its RAM goes to
-        the handshake. Returns how many there are."""
+        the handshake. Returns how many there are and the name its certificate must carry
+        (None: the TLS context's own)."""
         mq = self.cfg["mqtt"]
         hosts = mq["hosts"]
         if not hosts:
-            return 1
+            return 1, None
         st = self.state
         n = len(hosts)
         st.broker %= n
-        mq["host"], mq["port"], self.tls.server_hostname = hosts[st.broker]
+        mq["host"], mq["port"], name = hosts[st.broker]
         mq["hosts"] = None
         self.log("node: broker %d of %d, %s:%d" % (st.broker + 1, n, mq["host"], mq["port"]))
-        return n
+        return n, name
+
+    def route(self):
+        """Wi-Fi up (node.netpath: from what the last wake kept); the route to the broker."""
+        from node.netpath import Route
+        route = Route(self.board, self.netcache, self.cfg["wifi"], self.opt, self.stale)
+        route.up()
+        return route
 
     def release_ring(self):
         # The ring buffer keeps no file open: its object and code go, and come back when
@@ -360,7 +389,7 @@ class Node:
             # After a power loss the clock starts at the epoch: set it before the readings
             # get their time (connect() says why if it cannot be set).
             try:
-                self.board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
+                self.route()
                 self.ensure_clock()
             except OSError as e:
                 self.log("node: %s" % e)
@@ -434,7 +463,9 @@ class Node:
         return now + wait
 
     def save(self):
-        self.board.rtc_save(self.state.encode())
+        from node import netcache
+        self.board.rtc_save(netcache.rtc_image(self.state.encode(), self.netcache))
+        _unload("netcache")
 
     def sleep(self):
         st = self.state

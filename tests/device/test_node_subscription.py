@@ -18,6 +18,8 @@ RAW = {"device_id": "node-1",
 def wake(fb):
     """One wake of the real node.app through fb (no TLS); what it logged."""
     link.open_tcp = fb.factory
+    with open(simboard.sim_dir() + "/dns", "w") as f:      # what the unix board's DNS answers
+        f.write("broker.test 127.0.0.1\n")
     log = []
     node = app.Node(simboard, config.validate(RAW), log.append)
     node.tls = False

@@ -26,7 +26,7 @@ def test_every_command_has_its_body_in_a_wing():
         for spec in specs:
             module, _, function = spec.partition(":")
             assert callable(getattr(importlib.import_module(f"host_tools.{module}"), function)), spec
-            assert module.split(".")[0] in ("pki", "broker", "device", "check", "sim", "env"), spec
+            assert module.split(".")[0] in ("pki", "broker", "device", "check", "sim", "env", "budget"), spec
 
 
 def _subcommands(parser, name):

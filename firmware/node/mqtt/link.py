@@ -33,6 +33,16 @@ def open_tcp(host, port, timeout):
     return s
 
 
+def handing_out(sock, addr):
+    """A socket_factory for a socket connected beforehand: hands it out once, then connects to
+    addr (the same broker) for whoever dials again."""
+    box = [sock]
+
+    def factory(host, port, timeout):
+        return box.pop() if box else open_tcp(addr, port, timeout)
+    return factory
+
+
 def poller(*socks):
     """A select.poll watching socks for something to read. Over TLS give both sockets: the
     TLS one knows about bytes it decrypted and did not hand out yet, the TCP one about bytes
