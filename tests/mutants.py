@@ -134,7 +134,7 @@ MUTANTS = (
     Mutant("no deadline on the handshake", "firmware/node/tls.py",
            "if left <= 0:", "if False:",
            ("tests/device/test_tls_pin.py", "-k", "deadline")),
-    Mutant("CA check off", "firmware/node/tls.py",
+    Mutant("CA check off", "firmware/node/tlsmake.py",
            "ctx.verify_mode = tls.CERT_REQUIRED", "ctx.verify_mode = tls.CERT_NONE",
            ("tests/integration/test_tls_broker.py", "-k", "untrusted")),
     Mutant("hostname check off", "firmware/node/tls.py",
