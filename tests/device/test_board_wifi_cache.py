@@ -4,7 +4,8 @@
 import os
 import sys
 
-sys.path.insert(0, os.getenv("DEVICE_TEST_DIR") + "/fakes")     # machine, esp
+_FAKES = os.getenv("DEVICE_TEST_DIR") + "/fakes"
+sys.path.insert(0, _FAKES)
 
 import fakeradio  # noqa: E402
 from mptest import eq  # noqa: E402
@@ -18,10 +19,16 @@ MOVED = fakeradio.AP("lab", "secret", b"\x02\x00\x00\x00\x00\x09", 11, -55)
 
 
 def _board(port, aps):
+    # The port's own machine and esp (tests/device/fakes/<port>); the radio from fakeradio.
+    for other in ("esp32", "esp8266"):
+        if _FAKES + "/" + other in sys.path:
+            sys.path.remove(_FAKES + "/" + other)
+    sys.path.insert(0, _FAKES + "/" + port)
+    for name in ("machine", "esp", "node.board.espcommon", "node.board.esp32",
+                 "node.board.esp8266"):
+        sys.modules.pop(name, None)
     net = fakeradio.install(port)
     net.air = fakeradio.Air(aps)
-    for name in ("node.board.espcommon", "node.board.esp32", "node.board.esp8266"):
-        sys.modules.pop(name, None)
     if port == "esp32":
         from node.board import esp32 as board
     else:
