@@ -27,10 +27,11 @@ MPY ?=
 HOST_TOOLS := $(BIN)/python -m host_tools
 FLASH_NEEDS := $(if $(filter esp8266,$(BOARD)),$(if $(FIRMWARE),,image),build)
 
-.PHONY: setup test demo bench clean help build image flash repl dev smoke emu mutants
+.PHONY: setup test demo sim bench clean help build image flash repl dev smoke emu mutants
 
 help:
 	@echo "make demo    the node on the unix port publishing to a local Mosquitto over TLS"
+	@echo "make sim DEVICE=<id> [SIM_ARGS=...]   a provisioned device tried on the unix port against its broker"
 	@echo "make test    every test: device (MicroPython), host tools, integration (real broker)"
 	@echo "make bench   the benchmarks: a table, and bench/results.json"
 	@echo "make mutants the mutation check: one-line mutants of the firmware, none may pass the tests"
@@ -65,6 +66,13 @@ mutants: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m host_tools demo
+
+# Before flashing: the device's bundle on the unix port against its broker, e.g.
+# `make sim DEVICE=node-1 SIM_ARGS="--wakes 20 --wifi-off 5-8 --login monitor"`.
+SIM_ARGS ?=
+sim: $(STAMP)
+	@test -n "$(DEVICE)" || { echo "make sim: give DEVICE=<a provisioned device> (build/devices/<id>/)"; exit 2; }
+	$(HOST_TOOLS) sim "$(DEVICE)" $(SIM_ARGS)
 
 bench: $(STAMP) $(if $(MICROPYTHON_SRC),emu)
 	$(BIN)/python -m bench

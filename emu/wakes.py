@@ -43,8 +43,8 @@ class Wakes:
     def run(self, bundle, heap=ROOMY, sim=None, **kw):
         return EmuNode(self.board, bundle, sim or self.sim, heapsize=heap, **kw).wake(timeout=60)
 
-    def _advance(self, seconds):
-        clock = self.sim / "clock"
+    def _advance(self, seconds, sim=None):
+        clock = (sim or self.sim) / "clock"
         clock.write_text(str(float(clock.read_text()) + seconds))
 
     def usual(self):
@@ -55,7 +55,8 @@ class Wakes:
 
     def flush(self):
         """A wake that finds BACKLOG readings in flash (taken offline by the first wake),
-        takes one more and publishes stats."""
+        takes one more, publishes stats and, being the first to reach the broker, announces the
+        Home Assistant discovery configs."""
         (self.sim / "wifi-off").touch()
         self.run(self.bundle("offline", readings_per_wake=BACKLOG, rtc_batch=0))
         (self.sim / "wifi-off").unlink()
@@ -71,6 +72,12 @@ class Wakes:
     def attempt(self, bundle, heap, **kw):
         """The wake at `heap`, from the state prepared (kept for another attempt)."""
         return self.run(bundle, heap, sim=self._trial(), **kw)
+
+    def next_wake(self, heap):
+        """The usual wake that follows the last attempt, on the board as it left it."""
+        trial = self.tmp / "trial"
+        self._advance(60, trial)
+        return self.run(self.bundle("usual"), heap, sim=trial)
 
     def smallest(self, bundle, ok, step=128, confirm=3):
         """The smallest -X heapsize (to `step` bytes) at which ok(wake) holds, bisected, then

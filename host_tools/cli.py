@@ -2,8 +2,9 @@
 
   certs ca|broker|device|show   the CA, the broker's certificate (and its rotation), device
                                 certificates for mutual TLS, and what is in certs/
-  broker config|install|run|user  Mosquitto's files for the broker host, put there; Mosquitto
-                                here in the foreground; a back end's login
+  broker config|install|run|user  Mosquitto's files for the broker host (--compose: under
+                                Docker Compose), put there; Mosquitto here in the foreground;
+                                a back end's login
   provision DEVICE --board B    a device's bundle (config, CA, pins, keys) and its broker login
   revoke DEVICE                 its login, ACL block and client certificate withdrawn
   build                         firmware/ compiled to .mpy for an ESP32's MicroPython
@@ -14,6 +15,12 @@
   env                           the MQTT_* settings read from the environment and .env
   budget --board B --interval S --battery-mah C   time awake, energy and battery life
   demo                          everything on this machine, with the unix port as the board
+  sim DEVICE                    a provisioned device's bundle run on the unix port against its
+                                broker, wake after wake: try a deployment before flashing
+  fleet [--once] [--json]       every node on the broker in one table, refreshed in place;
+                                nodes that missed their wake stand out
+  collect                       every reading stored once in SQLite, as a back end's login;
+                                --since/--device/--csv read them back
 
 Generated material stays in git-ignored folders: certs/ (keys 0600) and build/ (broker/,
 devices/<id>/, firmware/, image/). Secrets are never printed.
@@ -25,6 +32,7 @@ and how its arguments are read.
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from .context import Ctx
 from .errors import UserError
@@ -41,6 +49,10 @@ def _port_number(text):
     if not 0 < n < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
     return n
+
+
+def _port_or_zero(text):
+    return 0 if text.strip() == "0" else _port_number(text)
 
 
 def _positive(text):
@@ -63,16 +75,19 @@ def args_certs(p):
     c.add_argument("--key-type", choices=KEY_TYPES, default="rsa", help="rsa (default; ESP8266 needs it) or ec")
     c.add_argument("--days", type=_positive, default=3650)
     c.add_argument("--force", action="store_true", help="replace an existing CA")
-    c = sub.add_parser("broker", help="the broker's certificate; --next/--promote rotate it")
+    c = sub.add_parser("broker", help="the broker's certificate; --next/--promote rotate it, "
+                       "--renew renews it over the same key")
     c.set_defaults(body="pki.commands:broker")
     c.add_argument("--dns", action="append", default=[], metavar="NAME", help="a DNS name (repeatable)")
     c.add_argument("--ip", action="append", default=[], metavar="ADDR", help="an IP address (repeatable)")
-    c.add_argument("--key-type", choices=KEY_TYPES, default="rsa",
+    c.add_argument("--key-type", choices=KEY_TYPES,
                    help="rsa (default: RSA 2048, what ESP8266/axTLS needs) or ec (P-256)")
     c.add_argument("--days", type=_positive, default=825)
     c.add_argument("--next", action="store_true", help="issue the next certificate of a rotation "
                    "(broker-next.crt; same names unless given)")
     c.add_argument("--promote", action="store_true", help="make broker-next the served certificate")
+    c.add_argument("--renew", action="store_true", help="a new certificate over the same key "
+                   "(broker.key kept; same names unless given): key pins stay valid")
     c.add_argument("--force", action="store_true", help="replace an existing key")
     c = sub.add_parser("device", help="a client certificate for mutual TLS")
     c.set_defaults(body="pki.commands:device")
@@ -80,7 +95,8 @@ def args_certs(p):
     c.add_argument("--key-type", choices=KEY_TYPES, default="rsa")
     c.add_argument("--days", type=_positive, default=825)
     c.add_argument("--force", action="store_true")
-    c = sub.add_parser("show", help="subject, names, expiry and SHA-256 of each certificate")
+    c = sub.add_parser("show", help="subject, names, expiry and SHA-256 of each certificate "
+                       "(and a broker's key pin)")
     c.set_defaults(body="pki.commands:show")
     c.add_argument("files", nargs="*", help="certificate files (default: everything in certs/)")
     c.add_argument("--warn-days", type=int, default=30)
@@ -105,6 +121,13 @@ def args_broker(p):
     b.add_argument("--plain-port", type=_port_number, default=1883, help="its port (1883)")
     b.add_argument("--mtls", action="store_true", help="require client certificates (mutual TLS)")
     b.add_argument("--no-mtls", action="store_true", help="stop requiring them")
+    b.add_argument("--compose", action="store_true", help="also a Docker Compose file for it "
+                   "(build/broker/compose.yaml, eclipse-mosquitto, the files mounted read-only)")
+    b.add_argument("--no-compose", action="store_true", help="stop writing the Compose files")
+    b.add_argument("--websockets", type=_port_or_zero, metavar="PORT", help="with --compose: MQTT "
+                   "over WebSockets with the same TLS on PORT, for browser dashboards (0: none)")
+    b.add_argument("--image", metavar="IMAGE:TAG", help="with --compose: the Mosquitto image "
+                   "(eclipse-mosquitto:2.0.22)")
     b = sub.add_parser("install", help="put the files in place for Mosquitto on the broker host")
     b.set_defaults(body="broker.commands:install_files")
     b.add_argument("--to", metavar="DIR", help="Mosquitto's folder here, e.g. /etc/mosquitto (as root)")
@@ -143,9 +166,19 @@ def args_provision(p):
     p.add_argument("--open-wifi", action="store_true", help="the network has no password")
     p.add_argument("--password-stdin", action="store_true", help="its MQTT password, from stdin")
     p.add_argument("--new-password", action="store_true", help="a new random password")
-    p.add_argument("--pin", action="append", metavar="SHA256", help="an extra fingerprint to accept")
+    p.add_argument("--pin", action="append", metavar="PIN", help="an extra pin to accept: a "
+                   "certificate's SHA-256 (64 hex digits) or a key pin (sha256//BASE64)")
+    p.add_argument("--pin-kind", choices=("cert", "key"), help="what pin mode pins of the "
+                   "broker's certificate: cert (default for certs/broker.crt) or key (default "
+                   "for --broker-cert; survives a renewal that keeps the key)")
+    p.add_argument("--broker-cert", metavar="FILE", help="the certificate a broker you do not "
+                   "manage serves (PEM or DER): its key is pinned")
     p.add_argument("--ca", metavar="FILE", help="the CA of a broker whose certificate you do not manage")
     p.add_argument("--force", action="store_true", help="reissue its client certificate")
+    p.add_argument("--discovery", action="store_true", default=None,
+                   help="announce it to Home Assistant (MQTT discovery; the default)")
+    p.add_argument("--no-discovery", dest="discovery", action="store_false",
+                   help="no Home Assistant discovery configs")
 
 
 def args_revoke(p):
@@ -220,6 +253,47 @@ def args_demo(p):
                    help="wake cycles of the simulated node (the broker is down for the middle 30%%)")
 
 
+def args_sim(p):
+    p.add_argument("device")
+    p.add_argument("--wakes", type=_positive, default=10, help="wakes to run (10)")
+    p.add_argument("--speed", type=float, metavar="S", help="S times real time (1: real time); "
+                   "without it, compressed: each deep sleep is skipped over")
+    p.add_argument("--power-loss", action="append", metavar="N", help="the power goes at a random "
+                   "moment of wake N (or each wake of a range A-B); repeatable")
+    p.add_argument("--wifi-off", action="append", metavar="A-B", help="no Wi-Fi for wakes A to B "
+                   "(or wake N); repeatable")
+    p.add_argument("--fresh", action="store_true", help="a new board: empty flash and RTC memory")
+    p.add_argument("--login", metavar="NAME", help="watch the readings arrive as this back end's "
+                   "login (build/users/NAME.env, from `broker user NAME`)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds a wake may take (60)")
+
+
+def args_fleet(p):
+    p.add_argument("--once", action="store_true", help="print the table once and exit")
+    p.add_argument("--json", action="store_true", help="the rows as JSON (one document per picture)")
+    p.add_argument("--login", metavar="NAME", help="a back end's login (build/users/NAME.env, "
+                   "from `broker user NAME`); default: the MQTT_* settings")
+    p.add_argument("--db", type=Path, metavar="PATH", help="the collector's database, for the last "
+                   "reading of nodes that sent none while watching (build/collect/readings.sqlite)")
+    p.add_argument("--grace", type=float, default=30, metavar="S",
+                   help="seconds past its next wake before a node counts as missed (30)")
+    p.add_argument("--refresh", type=float, default=1, metavar="S", help="seconds between pictures (1)")
+
+
+def args_collect(p):
+    p.add_argument("--login", metavar="NAME", help="its own back-end login (build/users/NAME.env, "
+                   "from `broker user NAME`); default: the MQTT_* settings")
+    p.add_argument("--db", type=Path, metavar="PATH", help="the SQLite database "
+                   "(build/collect/readings.sqlite)")
+    p.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds (default: "
+                   "until Ctrl-C or SIGTERM)")
+    r = p.add_argument_group("reading back (any of these prints what is stored, collects nothing)")
+    r.add_argument("--since", metavar="WHEN", help="readings taken since: 2h, 30m, 7d, or a UTC "
+                   "date (2026-11-30, 2026-11-30T12:00)")
+    r.add_argument("--device", metavar="ID", help="one device's readings")
+    r.add_argument("--csv", action="store_true", help="as CSV, one column per value")
+
+
 # name -> (its body "module:function" in host_tools, or None when each subcommand names its
 # own; how its arguments are read; one line of help)
 COMMANDS = {
@@ -244,6 +318,14 @@ COMMANDS = {
                "time awake, energy per reading and battery life for a reading interval"),
     "demo": ("sim.demo:command", args_demo,
              "the node on the unix port publishing to a local Mosquitto over TLS"),
+    "fleet": ("backend.fleetwatch:command", args_fleet,
+              "every node on the broker in one live table: status, last reading, next wake, "
+              "delivery, buffer, TLS, heap; --once [--json]"),
+    "collect": ("backend.collector:command", args_collect,
+                "store every reading once in SQLite (a persistent session, acknowledged after "
+                "the commit); --since/--device/--csv read them back"),
+    "sim": ("sim.bundlerun:command", args_sim,
+            "try a provisioned device on the unix port against its broker, before flashing"),
 }
 
 

@@ -13,15 +13,16 @@ Mosquitto's default (false).
 """
 
 import statistics
-from pathlib import Path
+
+from host_tools.repo import FIRMWARE
 
 from .bench_codesize import mpy_size
 from .figures import Figure
 from .mqtt_proxy import DelayProxy
 from .rig import Rig
 
-FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
-STACK = ("mqtt/client", "mqtt/packets", "mqtt/link", "mqtt/many", "tls", "tlspin")
+STACK = ("mqtt/client", "mqtt/packets", "mqtt/link", "mqtt/many", "tls", "tlsmake", "tlsguard",
+         "x509")
 WINDOW = 32
 RUNS = 41
 PROXY_RUNS = 9

@@ -28,6 +28,7 @@ from node.state import State
 _PLAUSIBLE = const(1735689600)  # 2025-01-01: a clock before it was never set (node.clock)
 _SETUP_GC = const(2048)         # bytes allocated between collections until the handshake
 _COMMANDS = const(16)           # commands taken in one wake; more wait for the next
+VERSION = "0.2.0"               # the firmware's (Home Assistant shows it: node.discovery)
 
 
 def _unload(name):
@@ -46,6 +47,27 @@ def _text(topic):
         return topic.decode()
     except UnicodeError:
         return repr(topic)
+
+
+def _discovery(node):
+    # Home Assistant discovery, when what it announces changed: the key of what was announced
+    # is kept in flash (node.discovery says more). A function of its own: its locals take no
+    # room in the frame of the wake.
+    from node.crc import crc32
+    key = "0"
+    if node.cfg["mqtt"]["discovery"]:
+        key = "%d" % crc32(repr((VERSION, node.cfg["device_id"], node.interval, node.topic,
+                                 node.sensor.FIELDS)).encode())
+    try:
+        with open(node.data_dir + "/discovery") as f:
+            if f.readline().strip() == key:
+                return
+    except OSError:
+        if key == "0":
+            return
+    from node import discovery
+    discovery.announce(node, key)
+    _unload("discovery")
 
 
 def _delay_ms(attempt):
@@ -371,7 +393,7 @@ class Node:
         from node import stats
         doc = stats.document(st, self.cfg, self.ledger.waiting(), self.board.free_heap(), now)
         _unload("stats")
-        self.client.publish(self.cfg["mqtt"]["topic_prefix"] + "/stats", doc)
+        self.client.publish(self.cfg["mqtt"]["topic_prefix"] + "/stats", doc, True)
         st.stats_t = now
         self.stats_due = False
 
@@ -405,6 +427,7 @@ class Node:
                 if self.subscribe():
                     self.drain_commands()
                     self.publish_stats(self.board.unix_time())
+                    _discovery(self)
                     if stay:
                         return self.stay_connected()
                     self.client.publish(self.t_status, self.status("sleeping", self.next_wake()),

@@ -4,6 +4,8 @@
 #   cmd/stats      publish the stats now
 #   cmd/interval   payload: seconds between readings (1..86400); kept in flash
 #   cmd/ping       answers "pong"
+#   cmd/discovery  the Home Assistant discovery configs go again once the readings are next
+#                  delivered (node.discovery), e.g. after the broker lost its retained messages
 import json
 
 
@@ -44,7 +46,17 @@ def _run(node, name, text):
         _save(node.settings_path, node.settings)
         node.interval = seconds
         return True, seconds
-    return False, "unknown command: use stats, interval or ping"
+    if name == "discovery":
+        if not node.cfg["mqtt"]["discovery"]:
+            return False, ("mqtt.discovery is off in config.json: turn it on with `host_tools "
+                           "provision DEVICE --discovery`")
+        import os
+        try:
+            os.remove(node.data_dir + "/discovery")
+        except OSError:
+            pass            # nothing announced yet
+        return True, "the discovery configs go out again once the readings are delivered"
+    return False, "unknown command: use stats, interval, ping or discovery"
 
 
 def _save(path, settings):

@@ -30,6 +30,8 @@ SCHEMA = {
         "max_packet": (4096, "int", 64, 1 << 20),  # incoming PUBLISHes above: read past
         # publishes sent with CONNECT, before CONNACK: brokers refuse more (aedes over 42)
         "early": (32, "int", 0, 40),
+        # Home Assistant MQTT discovery: retained configs under homeassistant/sensor/<device_id>/
+        "discovery": (True, "bool"),
     },
     "tls": {
         "mode": ("ca", ("ca", "pin", "ca+pin", "insecure")),

@@ -14,13 +14,16 @@ from node.tls import KEY_PIN, REPROVISION, TLSError
 _FATAL_ALERT = const(-0x7780)    # mbedtls: a fatal alert from the peer
 _CONN_EOF = const(-0x7280)       # mbedtls: the peer closed the connection
 _BAD_RECORD = const(-0x7200)     # mbedtls: an invalid TLS record
+# mbedtls's words for a handshake it could not read (a message it did not expect, one it could
+# not decode, input over its limits): a guard reads it again to name what was wrong.
+_UNREADABLE = (-0x7700, -0x7300, -0x7100)
 _BAD_VERSION = const(-0x6E80)    # mbedtls: the server chose a version it does not speak
 _X509_FATAL = const(-0x3000)     # mbedtls: our verify callback said no
 _ETIMEDOUT = const(110)
 # The TLS library's own checks failed: a record's MAC, the handshake's signature, the Finished
 # message (mbedtls: INVALID_MAC, RSA and ECP VERIFY_FAILED, PK_SIG_LEN_MISMATCH; axTLS:
 # INVALID_HMAC, FINISHED_INVALID). Whoever answers does not hold the certificate's key.
-_IMPOSTOR = (-0x7180, -0x4380, -0x4E00, -0x3900, -262, -271)
+_IMPOSTOR = (-0x7180, -0x4380, -0x4280, -0x4E00, -0x3900, -262, -271)
 # What a broker that asked for a client certificate answers when it refuses it:
 # handshake_failure, bad/unsupported/revoked/expired/unknown certificate, unknown_ca,
 # certificate_required.
@@ -113,11 +116,19 @@ def explain(ctx, exc, watch, name):
     if code == _X509_FATAL and ctx.fingerprint is not None:
         return TLSError("TLS: broker %s: %s" % (name, _wrong_pin(
             _hex(ctx.fingerprint), ctx.pins, ctx.key_pins, ctx.key_fingerprint)))
-    if code in _IMPOSTOR:
+    # mbedtls adds a low-level module's code (bignum, ...) to a high-level one: the RSA
+    # check of a signature by another key can end as RSA_PUBLIC_FAILED + MPI_BAD_INPUT_DATA.
+    if code in _IMPOSTOR or (code is not None and code < -0x1000
+                             and -((-code) & 0xFF80) in _IMPOSTOR):
         return TLSError("TLS: broker %s: it failed the TLS library's own checks (%s: a "
                         "record's MAC, the handshake's signature or its Finished message): "
                         "whatever answers at this address does not hold the key of the "
                         "certificate it shows, or the path corrupts data" % (name, exc))
+    if -0x2680 <= code <= -0x2180:
+        # MBEDTLS_ERR_X509_INVALID_FORMAT .. SIG_MISMATCH: mbedtls could not parse it
+        return TLSError("TLS: broker %s: its Certificate message does not parse as X.509 "
+                        "certificates (%s): something other than a TLS broker answers, or the "
+                        "path corrupts data" % (name, exc))
     if code == _BAD_VERSION:
         return TLSError("TLS: broker %s: it chose a TLS version below 1.2, and this device "
                         "speaks TLS 1.2 only: let the broker's listener use TLS 1.2 "
@@ -127,7 +138,8 @@ def explain(ctx, exc, watch, name):
         # mbedtls does not say why the broker said no (an alert, bytes that are not TLS, a
         # closed connection: all a client may see of a refusal that beat its own last write):
         # look again, once. A second handshake that goes through was a network fault.
-        if not (code == _FATAL_ALERT or code == _BAD_RECORD or _closed(code)):
+        if not (code == _FATAL_ALERT or code == _BAD_RECORD or code in _UNREADABLE
+                or _closed(code)):
             return exc
         watch = _look_again(ctx, name)
         if watch is None:

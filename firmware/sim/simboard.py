@@ -16,6 +16,7 @@
 #   points      written at deep sleep while a power cut is armed (NODE_SIM_CUT, sim/powercut.py):
 #               the wake's write points, "f" (flash) or "n" (network) each
 # The device bundle (config.json, CA, keys) lives in $NODE_DIR, or the current directory.
+# $NODE_SIM_FIELDS names the simulated sensor's two values (default: "temp_c rh").
 import gc
 import os
 import sys
@@ -235,4 +236,8 @@ class SimulatedSensor:
 
 
 def default_sensor():
-    return SimulatedSensor(seed=unix_time() // 60)
+    sensor = SimulatedSensor(seed=unix_time() // 60)
+    fields = os.getenv("NODE_SIM_FIELDS")
+    if fields:
+        sensor.FIELDS = tuple(fields.split())
+    return sensor

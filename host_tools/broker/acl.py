@@ -17,11 +17,14 @@ DEVICE_TOPICS = (
     ("write", "nodes/{id}/status"),      # retained, and the node's last will
     ("write", "nodes/{id}/stats"),
     ("write", "nodes/{id}/reply"),       # answers to commands
+    ("write", "homeassistant/sensor/{id}/#"),  # its Home Assistant discovery configs (retained)
     ("read", "nodes/{id}/cmd/#"),        # commands, kept by its persistent session (QoS 1)
 )
 MONITOR_TOPICS = (
     ("read", "nodes/#"),
     ("write", "nodes/+/cmd/#"),
+    ("read", "homeassistant/#"),         # discovery, for Home Assistant's own login
+    ("write", "homeassistant/status"),   # Home Assistant's birth and last will
 )
 
 BEGIN = "# BEGIN host_tools: devices and monitors, rewritten by `provision`, `broker user`, `revoke`"
@@ -72,7 +75,9 @@ def device_samples(device_id, other="host-check-other"):
     """(may, may_not) as (access, topic) pairs: each rule of DEVICE_TOPICS for this device, and
     what it must not do: the same for another device, and write what it only reads."""
     def concrete(dev):
-        return [(a, t.format(id=dev).replace("#", "host-check")) for a, t in DEVICE_TOPICS]
+        # "#" as a topic of the shape the node writes there (a discovery config, say), which
+        # RabbitMQ's narrower permissions (broker/rabbitmq.py NARROWER) grant too.
+        return [(a, t.format(id=dev).replace("#", "host-check/config")) for a, t in DEVICE_TOPICS]
     may = concrete(device_id)
     return may, concrete(other) + [("write", t) for a, t in may if a == "read"]
 

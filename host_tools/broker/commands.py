@@ -13,9 +13,11 @@ def config(ctx, args):
     bdir, pki = ctx.bdir, ctx.pki
     was_running = bdir.running_pid()
     mtls = True if args.mtls else (False if args.no_mtls else None)
+    compose = True if args.compose else (False if args.no_compose else None)
     s = bdir.configure(pki, tls_port=args.port, bind=args.bind, dev=args.dev,
                        plain_port=args.plain_port, mtls=mtls, prefix=args.prefix,
-                       max_packet_size=args.max_packet_size, kind=args.kind)
+                       max_packet_size=args.max_packet_size, kind=args.kind,
+                       compose=compose, websockets=args.websockets, image=args.image)
     if bdir.is_rabbitmq(s):
         return _config_rabbitmq(bdir, s)
     say(f"broker: wrote {bdir.snippet} and {bdir.files}/ (server certificate and key, "
@@ -25,6 +27,12 @@ def config(ctx, args):
         say(f"  {line}")
     say("broker: on the broker host: `broker install --to /etc/mosquitto` there (or `--tarball "
         "FILE` here), then restart Mosquitto; on this machine: `python -m host_tools broker run`")
+    if s["compose"]:
+        from . import compose as compose_files
+        ws = s["compose"]["websockets"]
+        say(f"broker: under Docker Compose: {bdir.root / compose_files.FILE} ({s['compose']['image']}, "
+            f"port {s['tls_port']}" + (f", WebSockets over TLS on {ws}" if ws else "")
+            + f", the files read-only, running as their owner): `docker compose up -d` in {bdir.root}/")
     if was_running:
         say(f"broker: the broker running here (pid {was_running}) reads listener changes only "
             "when restarted: stop `broker run` and start it again")

@@ -32,7 +32,8 @@ class BrokerConfig:
     max_packet_size: int | None = None
     user: str | None = None                # who Mosquitto runs as once started as root;
                                            # None: whoever runs this (a local run)
-    log_file: Path | None = None           # None: the host's own settings
+    log_file: Path | None = None           # None: the host's own settings; "stdout": there
+    websockets_port: int | None = None     # MQTT over WebSockets, with the same TLS (browsers)
     autosave_interval: int = 60            # seconds between saves of the session store
     header: str = "mosquitto.conf written by host_tools"
     extra: list = field(default_factory=list)
@@ -52,28 +53,36 @@ class BrokerConfig:
             lines.append(f"max_packet_size {self.max_packet_size}")
         if self.log_file:
             lines += ["log_type error", "log_type warning", "log_type notice", "log_type information",
-                      "log_timestamp_format %H:%M:%S", f"log_dest file {self.log_file}"]
+                      "log_timestamp_format %H:%M:%S",
+                      "log_dest stdout" if self.log_file == "stdout" else f"log_dest file {self.log_file}"]
         if self.persistence_dir:
             lines += ["persistence true", f"persistence_location {self.persistence_dir}/",
                       f"autosave_interval {self.autosave_interval}"]
         lines += self.extra
         if self.plain_port:
             lines += ["", f"listener {self.plain_port} 127.0.0.1", "protocol mqtt"] + self._binding()
-        listen = f"listener {self.tls_port}" + (f" {self.bind_address}" if self.bind_address else "")
-        lines += ["", listen, "protocol mqtt"] + self._binding()
+        at = f" {self.bind_address}" if self.bind_address else ""
+        lines += ["", f"listener {self.tls_port}{at}", "protocol mqtt"] + self._binding() + self._tls()
+        if self.websockets_port:
+            lines += ["", f"listener {self.websockets_port}{at}", "protocol websockets"] + \
+                self._binding() + self._tls()
+        return "\n".join(lines) + "\n"
+
+    def _tls(self):
+        out = []
         if self.require_certificate:
             # Only to check client certificates: given a cafile, OpenSSL also sends the CA with
             # the broker's own certificate, which a device never needs (it holds the CA, or
             # pins the leaf) and an ESP8266 would parse in RAM it does not have.
-            lines.append(f"cafile {self.cafile}")
-        lines += [
+            out.append(f"cafile {self.cafile}")
+        out += [
             f"certfile {self.certfile}", f"keyfile {self.keyfile}",
             f"tls_version {self.tls_version}",
             f"require_certificate {'true' if self.require_certificate else 'false'}",
         ]
         if self.crlfile and self.require_certificate:
-            lines.append(f"crlfile {self.crlfile}")
-        return "\n".join(lines) + "\n"
+            out.append(f"crlfile {self.crlfile}")
+        return out
 
     def _binding(self):
         # A listener setting (Mosquitto ignores it at the top of the file); a login can then

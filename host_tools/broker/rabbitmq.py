@@ -40,6 +40,12 @@ MIRROR_POLICY = {"vhost": VHOST, "name": "mqtt-node-sessions", "pattern": "^" + 
                  "apply-to": "queues", "priority": 0,
                  "definition": {"ha-mode": "all", "ha-sync-mode": "automatic"}}
 HASHING = "rabbit_password_hashing_sha256"
+# A routing key does not tell '/' from '.': homeassistant/sensor/node.2/rh/config is the key
+# homeassistant.sensor.node.2.rh.config, as homeassistant/sensor/node/2/rh/config is. A '#'
+# after a device's name would then let device "node" write device "node.2"'s discovery
+# configs. Here a device writes exactly the topics the node publishes there,
+# homeassistant/sensor/<id>/<field>/config (a field has no '.'), which reach no other device's.
+NARROWER = {"homeassistant/sensor/{id}/#": "homeassistant/sensor/{id}/+/config"}
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -74,6 +80,8 @@ def _either(patterns):
 
 
 def topic_permission(user: str, rules, device_id=None) -> dict:
+    if device_id is not None:
+        rules = [(a, NARROWER.get(t, t)) for a, t in rules]
     reads = [routing_pattern(t.format(id=device_id)) for a, t in rules if a == "read"]
     writes = [routing_pattern(t.format(id=device_id)) for a, t in rules if a == "write"]
     return {"user": user, "vhost": VHOST, "exchange": EXCHANGE,

@@ -41,7 +41,8 @@ KINDS = ("mosquitto", "rabbitmq")
 PREFIXES = {"mosquitto": "/etc/mosquitto", "rabbitmq": "/etc/rabbitmq"}
 DEFAULTS = {"kind": "mosquitto", "tls_port": 8883, "bind": None, "plain_port": None, "mtls": False,
             "prefix": "/etc/mosquitto", "user": "mosquitto", "max_packet_size": MAX_PACKET_SIZE,
-            "configured": False, "devices": [], "monitors": []}
+            "configured": False, "devices": [], "monitors": [],
+            "compose": None}    # {"image", "websockets"}: `broker config --compose` asked for it
 # The broker host's files, by their names in mqtt-node/.
 CA, CERT, KEY, PASSWD, ACL, CRL = "ca.crt", "server.crt", "server.key", "passwd", "acl", "crl.pem"
 
@@ -248,8 +249,10 @@ class BrokerDir:
     # The broker host's files ------------------------------------------------------------
 
     def configure(self, pki, *, tls_port=None, bind=None, dev=False, plain_port=None, mtls=None,
-                  prefix=None, max_packet_size=None, kind=None):
-        """`broker config`: settings kept for the next time, then every file written."""
+                  prefix=None, max_packet_size=None, kind=None, compose=None, websockets=None,
+                  image=None):
+        """`broker config`: settings kept for the next time, then every file written.
+        compose: True writes the Docker Compose files too (and from then on), False stops."""
         s = self.settings()
         if kind is not None and kind != s["kind"]:
             if kind not in KINDS:
@@ -271,6 +274,7 @@ class BrokerDir:
             s["prefix"] = str(prefix)
         if max_packet_size is not None:
             s["max_packet_size"] = max_packet_size
+        self._compose_settings(s, compose, websockets, image)
         checks.broker(pki)
         if not s["bind"]:
             s["bind"] = default_bind(pki)
@@ -285,6 +289,34 @@ class BrokerDir:
         self.stage(pki)
         self.note_change("broker config")
         return s
+
+    def _compose_settings(self, s, compose, websockets, image):
+        from . import compose as compose_files
+        if compose is False:
+            s["compose"] = None
+            compose_files.remove(self)
+            return
+        if compose is None and s["compose"] is None:
+            if websockets is not None or image is not None:
+                raise UserError("--websockets and --image are for the Docker Compose files: add "
+                                "--compose")
+            return
+        if s["kind"] == "rabbitmq":
+            raise UserError("the Docker Compose files run Mosquitto (eclipse-mosquitto), and this "
+                            "broker is RabbitMQ: leave out --compose"
+                            + (", and add --no-compose to stop writing them" if s["compose"]
+                               else "") + " (or `broker config --kind mosquitto`)")
+        c = dict(s["compose"] or {"image": compose_files.IMAGE, "websockets": None})
+        if image is not None:
+            compose_files.check_image(image)
+            c["image"] = image
+        if websockets is not None:
+            c["websockets"] = websockets or None        # 0: no WebSocket listener
+        taken = {s["tls_port"], s["plain_port"] or 1883}
+        if c["websockets"] in taken:
+            raise UserError(f"--websockets {c['websockets']} is the port of another listener: give "
+                            "one of its own (8884, say, or 443 behind nothing else)")
+        s["compose"] = c
 
     def host_config(self, prefix=None, s=None) -> BrokerConfig:
         """The settings for the broker host, paths under its Mosquitto folder."""
@@ -328,6 +360,9 @@ class BrokerDir:
             self.stage_rabbitmq(pki, s)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         certs.write_secret(self.conf, self.run_config(s).render().encode(), force=True)
+        if s["compose"]:
+            from . import compose
+            compose.write(self, s)
         return True
 
     def stage_rabbitmq(self, pki, s):

@@ -119,6 +119,8 @@ def tls_handshake(t, report, timeout, plain_probe):
     conn.close()
     report.chain = chain
     diag.print_chain(chain, report)
+    if conn.seen.cert_records > 1:
+        diag.certificate_fragmented(report, conn.seen.cert_records, conn.seen.cert_bytes)
     if not chain:
         return None
     if t.mode in ("ca", "ca+pin"):
@@ -126,11 +128,12 @@ def tls_handshake(t, report, timeout, plain_probe):
     elif t.mode == "insecure":
         diag.insecure(report)
     if t.mode in ("pin", "ca+pin"):
-        fingerprint = certs.fingerprint_sha256(chain[0])
-        if fingerprint not in t.pins:
-            diag.pin_mismatch(report, fingerprint, t.pins)
+        seen = [certs.fingerprint_sha256(chain[0]), certs.spki_pin(chain[0])]
+        match = [p for p in seen if p in t.pins]
+        if not match:
+            diag.pin_mismatch(report, seen, t.pins)
             return None
-        diag.pinned(report, t.pins.index(fingerprint), len(t.pins))
+        diag.pinned(report, t.pins.index(match[0]), len(t.pins), match[0] == seen[1])
     if cert_request:
         diag.client_certificate_asked(report, bool(t.certfile))
     return certs.cert_der(chain[0])
@@ -154,6 +157,9 @@ def esp8266(t, report, timeout, required: bool):
     # With no suite in common the broker sends no certificate; judge the one the device saw.
     chain = diag.load_chain(seen.chain) or report.chain
     problems = [p for c in chain for p in certs.axtls_problems(c)]
+    if seen.cert_records > 1 and not problems:
+        diag.esp8266_fragmented(report, required, seen.cert_records)
+        return
     if seen.suite in tlswire.AXTLS_SUITES and not problems:
         key = certs.key_description(chain[0].public_key()) if chain else "its"
         diag.esp8266(report, True, required, seen.suite_name, key, stopped=error is not None)

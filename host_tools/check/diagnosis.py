@@ -98,16 +98,23 @@ def insecure(report):
                "middle could read the password", "use the CA (MQTT_CA_CERTS, tls mode ca) or a pin")
 
 
-def pin_mismatch(report, fingerprint, pins):
+def pin_mismatch(report, seen, pins):
+    fingerprint, key_pin = seen
     report.add("fail", "pin_mismatch",
-               f"the broker's certificate (SHA-256 {fingerprint}) matches none of the device's "
-               f"{len(pins)} pin(s): {', '.join(p[:16] + '...' for p in pins)}",
+               f"the broker's certificate (SHA-256 {fingerprint}, key pin {key_pin}) matches none "
+               f"of the device's {len(pins)} pin(s): {', '.join(p[:16] + '...' for p in pins)}",
                "the broker's certificate changed: provision the device again (it pins the current "
                "and the next certificate) and copy its bundle to the board")
 
 
-def pinned(report, index, count):
-    report.add("ok", "pinned", f"the certificate matches pin {index + 1} of {count}")
+def pinned(report, index, count, by_key=False):
+    report.add("ok", "pinned", f"the certificate matches pin {index + 1} of {count}"
+               + (" (its public key)" if by_key else ""))
+
+
+def certificate_fragmented(report, records, size):
+    report.add("info", "cert_fragmented", f"the broker's Certificate message ({size} bytes) "
+               f"came split over {records} TLS records")
 
 
 def client_certificate_asked(report, sent):
@@ -253,6 +260,15 @@ def esp8266(report, ok, required, suite_name=None, key=None, stopped=False, why=
                else f"an ESP8266 could not connect: {why}",
                "give the broker an RSA certificate from an RSA CA: `certs broker --key-type rsa "
                "--force` (RSA 2048 is the default), then restart the broker")
+
+
+def esp8266_fragmented(report, required, records):
+    report.add("fail" if required else "warn", "esp8266_no",
+               f"an ESP8266 could not connect: the broker sends its Certificate message in "
+               f"{records} TLS records, and axTLS refuses a handshake message split across "
+               "records (node.tlsguard reads it whole, axTLS does not)",
+               "have the broker send its certificate in one record: only its own certificate "
+               "(no chain), no small record size (a TLS fragment or record size limit)")
 
 
 # A plain listener ------------------------------------------------------------------------

@@ -78,6 +78,11 @@ def from_settings(settings, host=None, port=None, broker_dir=None, pki=None) -> 
     return t
 
 
+def _pin(pin):
+    # A key pin's base64 is case-sensitive; a certificate's hex fingerprint is not.
+    return pin if pin.startswith(certs.KEY_PIN) else pin.replace(":", "").lower()
+
+
 def from_bundle(bundle: Path, tmp: Path, host=None, port=None, broker_dir=None, pki=None) -> Target:
     from ..device.bundle import read_config
     cfg = read_config(bundle)
@@ -85,7 +90,7 @@ def from_bundle(bundle: Path, tmp: Path, host=None, port=None, broker_dir=None, 
         raise UserError(f"no device bundle in {bundle}: provision it with `provision {bundle.name} --board ...`")
     mqtt, tls = cfg.get("mqtt", {}), cfg.get("tls", {})
     t = Target(host=host or mqtt.get("host"), port=port or mqtt.get("port", 8883),
-               mode=tls.get("mode", "ca"), pins=[p.replace(":", "").lower() for p in tls.get("pins", [])],
+               mode=tls.get("mode", "ca"), pins=[_pin(p) for p in tls.get("pins", [])],
                # The device checks the name it was given, wherever this check connects to.
                server_hostname=tls.get("server_hostname") or mqtt.get("host"),
                username=mqtt.get("user"), password=mqtt.get("password"),

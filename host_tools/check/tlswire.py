@@ -3,7 +3,8 @@
 Python's ssl runs the handshake over memory buffers (ssl.MemoryBIO), so every byte from the
 server goes through here first. TLS 1.2 sends the server's handshake in clear until
 ChangeCipherSpec: ServerHello (the chosen suite), Certificate (the whole chain the broker
-sends, which Python 3.11's ssl does not expose), CertificateRequest (the broker wants a client
+sends, which Python 3.11's ssl does not expose; and how many records it came in: axTLS
+refuses a handshake message split across records), CertificateRequest (the broker wants a client
 certificate) and any alert, which tells why the other side gave up.
 """
 
@@ -29,8 +30,11 @@ class Observed:
     cert_request: bool = False
     alert: int | None = None
     bytes_in: int = 0
+    cert_records: int = 0                # the TLS records the Certificate message came in
+    cert_bytes: int = 0                  # its length
     _buf: bytes = b""
     _hs: bytes = b""
+    _span: int = 0                       # the records the message first in _hs came in
     _encrypted: bool = False
 
     def feed(self, data: bytes):
@@ -44,6 +48,7 @@ class Observed:
                 return
             body, self._buf = self._buf[5:5 + length], self._buf[5 + length:]
             if ctype == HANDSHAKE:
+                self._span = self._span + 1 if self._hs else 1
                 self._hs += body
                 self._parse_handshake()
             elif ctype == ALERT and len(body) >= 2:
@@ -59,6 +64,7 @@ class Observed:
             if len(self._hs) < 4 + length:
                 return
             body, self._hs = self._hs[4:4 + length], self._hs[4 + length:]
+            span, self._span = self._span, 1 if self._hs else 0
             if mtype == SERVER_HELLO and len(body) >= 35:
                 self.version = int.from_bytes(body[0:2], "big")
                 sid_len = body[34]
@@ -66,6 +72,7 @@ class Observed:
                 if len(body) >= at + 2:
                     self.suite = int.from_bytes(body[at:at + 2], "big")
             elif mtype == CERTIFICATE and len(body) >= 3:
+                self.cert_records, self.cert_bytes = span, length
                 total = int.from_bytes(body[0:3], "big")
                 at, end = 3, min(3 + total, len(body))
                 while at + 3 <= end:

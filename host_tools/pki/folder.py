@@ -11,6 +11,8 @@
 
 Rotation keeps devices working: `certs broker --next` issues broker-next, provisioning then
 pins both fingerprints, and `certs broker --promote` makes broker-next the served one.
+`certs broker --renew` issues a new broker.crt over the same broker.key: a device that pins the
+key (sha256//...) keeps connecting, one that pins the certificate needs its new fingerprint.
 """
 
 import datetime as dt
@@ -178,6 +180,48 @@ class Pki:
             dns_names = [s for s in sans if not certs.is_ip(s)]
         return self.issue_broker(dns_names or (), ip_addresses or (), key_type=key_type, days=days,
                                  force=force, cert_path=self.next_cert, key_path=self.next_key)
+
+    def renew_broker(self, dns_names=None, ip_addresses=None, days=825):
+        """A new broker certificate over the broker's own key (broker.key is kept): a new
+        serial and validity, by default the same names. Returns (old, new) certificates."""
+        if self.next_cert.exists():
+            raise UserError(f"a rotation is under way ({self.next_cert.name} exists): finish it "
+                            "with `certs broker --promote` first, or remove broker-next.crt and "
+                            "broker-next.key to abandon it")
+        old, key = self._broker_pair()
+        ca_cert, ca_key = self.load_ca()
+        if dns_names is None and ip_addresses is None:
+            sans = certs.subject_alt_names(old)
+            dns_names = [s for s in sans if not certs.is_ip(s)]
+            ip_addresses = [s for s in sans if certs.is_ip(s)]
+        if not (dns_names or ip_addresses):
+            raise UserError("a broker certificate needs at least one name: give --dns NAME or "
+                            "--ip ADDRESS")
+        try:
+            new = certs.build_leaf(ca_cert, ca_key, certs.common_name(old.subject), key,
+                                   dns_names=dns_names, ip_addresses=ip_addresses, server=True,
+                                   days=days)
+        except ValueError as exc:
+            raise UserError(f"bad --ip address ({exc}): give addresses like 192.168.1.10") \
+                from None
+        certs.write_public(self.broker_cert, certs.cert_pem(new))
+        return old, new
+
+    def _broker_pair(self):
+        """The broker's certificate and key, the key 0600 and its own; dates not checked (an
+        expired certificate is one to renew)."""
+        fix = "issue a new one with `certs broker --dns NAME --force` (a new key: devices that " \
+              "pin the key need `provision --all`)"
+        cert = self.broker()
+        if not self.broker_key.exists():
+            raise UserError(f"{self.broker_key} is missing, and a renewal keeps the key: copy it "
+                            f"back (mode 0600), or {fix}")
+        checks.key_mode(self.broker_key)
+        key = certs.load_key(self.broker_key, fix)
+        if not certs.key_matches(cert, key):
+            raise UserError(f"{self.broker_key} does not belong to {self.broker_cert} (their "
+                            f"public keys differ): copy the right key back, or {fix}")
+        return cert, key
 
     def promote_next(self, force=False):
         """broker-next becomes broker; the old one is kept as broker-prev for a rollback."""

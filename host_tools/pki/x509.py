@@ -1,5 +1,7 @@
 """Keys and X.509 certificates: the CA, the broker's certificate, device certificates."""
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import ipaddress
@@ -119,6 +121,34 @@ def key_der(key) -> bytes:
 
 def fingerprint_sha256(cert) -> str:
     return hashlib.sha256(cert_der(cert)).hexdigest()
+
+
+KEY_PIN = "sha256//"        # a public key pin, as curl's --pinnedpubkey (and HPKP) writes it
+
+
+def spki_der(cert) -> bytes:
+    """The certificate's SubjectPublicKeyInfo in DER: what a key pin hashes."""
+    return cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def spki_pin(cert) -> str:
+    """The key pin of a certificate: "sha256//" + base64 (standard, padded) of the SHA-256 of
+    its SubjectPublicKeyInfo, as curl --pinnedpubkey takes it and node.tls compares it. It
+    stays the same over a renewal that keeps the key."""
+    return KEY_PIN + base64.b64encode(hashlib.sha256(spki_der(cert)).digest()).decode()
+
+
+def key_pin_digest(pin: str) -> bytes | None:
+    """The 32 bytes a key pin names, or None when it is not one ("sha256//" + 44 characters of
+    standard base64)."""
+    if not pin.startswith(KEY_PIN):
+        return None
+    try:
+        digest = base64.b64decode(pin[len(KEY_PIN):], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return digest if len(digest) == 32 else None
 
 
 def write_secret(path: Path, data: bytes, force=False):
@@ -270,6 +300,7 @@ def describe(cert, warn_days=30, now=None) -> dict:
         "not_after": cert.not_valid_after_utc,
         "days_left": int(left // 1),
         "sha256": fingerprint_sha256(cert),
+        "key_pin": spki_pin(cert),
         "warning": None,
     }
     now = now or dt.datetime.now(dt.timezone.utc)

@@ -11,7 +11,6 @@ returns, and certs/ is never touched.
 """
 
 import json
-import re
 import secrets
 import shutil
 from pathlib import Path
@@ -21,6 +20,7 @@ from ..broker.site import BrokerDir
 from ..device import provision
 from ..errors import UserError
 from ..pki import Pki
+from . import wakelog
 from .monitor import Monitor
 from .simnode import SimNode
 
@@ -99,47 +99,15 @@ def run(wakes=40, outage=(12, 24), build_dir=Path("build")):
             w = node.wake()
             if w.outcome != "slept":
                 raise UserError(f"the node {w.outcome} in wake {i}:\n{w.output}")
-            taken += [int(n) for n in re.findall(r"node: reading n=(\d+)", w.output)]
-            print(f"  node    wake {i + 1:2d}: {_summary(w.output)}", flush=True)
+            taken += wakelog.taken(w.output)
+            print(f"  node    wake {i + 1:2d}: {wakelog.summary(w.output)}", flush=True)
         # The last readings may wait for the monitor's delivery.
-        monitor.wait_for(lambda ms: set(taken) <= _seqs(ms), 10)
-        seqs = [s for s in (_seq(m) for m in monitor.messages) if s is not None]
-        lost = sorted(set(taken) - set(seqs))
-        _say(f"readings taken {len(taken)}, delivered {len(set(seqs))}, "
-             f"duplicates {len(seqs) - len(set(seqs))}, lost {len(lost)}")
+        monitor.wait_for(lambda ms: set(taken) <= set(wakelog.seqs(ms)), 10)
+        line, lost = wakelog.tally(taken, monitor.messages)
+        _say(line)
         return 0 if not lost else 1
     finally:
         if monitor:
             monitor.stop()
         broker.stop()
         _say("broker stopped; everything the demo started has ended")
-
-
-def _summary(output):
-    parts = []
-    n = re.findall(r"node: reading n=(\d+)", output)
-    if n:
-        parts.append("reading #" + ",".join(n))
-    m = re.search(r"delivery failed \((\w+): .*?\); try (\d+)", output)
-    if m:
-        parts.append(f"broker unreachable ({m.group(1)}), try {m.group(2)}")
-    m = re.search(r"stored n=([\d,]+) in flash", output)
-    if m:
-        parts.append(f"{len(m.group(1).split(','))} readings written to flash in one batch")
-    m = re.search(r"node: sleeping (\d+) s \(buffered (\d+) in flash, (\d+) in RTC memory\)", output)
-    if m:
-        parts.append(f"kept {m.group(2)} in flash + {m.group(3)} in RTC, sleeps {m.group(1)} s")
-    return "; ".join(parts)
-
-
-def _seq(m):
-    if not m.topic.endswith("/readings"):
-        return None
-    try:
-        return json.loads(m.payload)["seq"]
-    except (ValueError, KeyError):
-        return None
-
-
-def _seqs(messages):
-    return {s for s in (_seq(m) for m in messages) if s is not None}

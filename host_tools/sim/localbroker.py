@@ -1,8 +1,8 @@
 """A Mosquitto on loopback with a fresh password file and ACL: for the tests and benchmarks.
 
-Its ACL lets a device write anywhere under its own prefix (nodes/<id>/#, TEST_DEVICE_TOPICS),
-and client ids are free unless `bind_client_ids`: tests of the firmware's MQTT client publish
-to topics of their own and log in twice as one device. The broker `broker config` writes for a
+Its ACL lets a device write anywhere under its own prefix (nodes/<id>/#, TEST_DEVICE_TOPICS)
+and its own discovery configs, and client ids are free unless `bind_client_ids`: tests of the
+firmware's MQTT client publish to topics of their own and log in twice as one device. The broker `broker config` writes for a
 real deployment is stricter (broker/acl.py DEVICE_TOPICS, client ids bound to logins); the demo
 and the host-tools tests run that one.
 """
@@ -16,7 +16,8 @@ from ..broker.process import Mosquitto, free_port
 from ..broker.conf import BrokerConfig
 from ..pki import Pki
 
-TEST_DEVICE_TOPICS = (("write", "nodes/{id}/#"), ("read", "nodes/{id}/cmd/#"))
+TEST_DEVICE_TOPICS = (("write", "nodes/{id}/#"), ("read", "nodes/{id}/cmd/#"),
+                      ("write", "homeassistant/sensor/{id}/#"))
 
 
 @dataclass

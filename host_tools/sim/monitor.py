@@ -27,7 +27,9 @@ class Monitor:
     end has a login of its own (`broker user NAME`)."""
 
     def __init__(self, host, port, ca_file, username, password, topics=("nodes/#",),
-                 client_id=None, qos=1, clean_session=True, echo=None):
+                 client_id=None, qos=1, clean_session=True, echo=None, client=None):
+        """client: a paho client made already (host_tools.backend.login.client), instead of
+        one made here from ca_file, username and password."""
         self.messages = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
@@ -37,12 +39,14 @@ class Monitor:
         self._echo = echo           # called with each Message as it arrives
         # With clean_session=False (and a client_id) the broker keeps what arrives while the
         # monitor is cut off, e.g. across a broker restart, and paho reconnects within 1 s.
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
-                                  client_id=client_id or "", clean_session=clean_session)
+        if client is None:
+            client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id or "",
+                                 clean_session=clean_session)
+            client.username_pw_set(username, password)
+            client.tls_set(ca_certs=str(ca_file), cert_reqs=ssl.CERT_REQUIRED,
+                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        self.client = client
         self.client.reconnect_delay_set(min_delay=0.1, max_delay=1)
-        self.client.username_pw_set(username, password)
-        self.client.tls_set(ca_certs=str(ca_file), cert_reqs=ssl.CERT_REQUIRED,
-                            tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message

@@ -42,6 +42,7 @@ class SimNode:
         self.sim_dir.mkdir(parents=True, exist_ok=True)
         self.heapsize = heapsize
         self.idle_speed = idle_speed
+        self.sensor_fields = None   # the simulated sensor's value names ("temp_c rh" if None)
         self.wakes = []
 
     def _file(self, name) -> Path:
@@ -65,6 +66,11 @@ class SimNode:
         except (FileNotFoundError, ValueError):
             return 0.0
 
+    def host_waited(self, seconds: float):
+        """The host waited `seconds` through a deep sleep (a run in real time): deep sleep has
+        moved the board's clock on already, so it must not count them twice."""
+        self._file("clock").write_text(f"{self.clock_offset() - seconds:.3f}")
+
     def _command(self):
         cmd = [unixport.interpreter()]
         if self.heapsize:
@@ -75,6 +81,8 @@ class SimNode:
         env = dict(os.environ)
         env.update(MICROPYPATH=unixport.micropypath(), NODE_DIR=str(self.bundle_dir),
                    NODE_SIM=str(self.sim_dir), NODE_SIM_SPEED=str(self.idle_speed))
+        if self.sensor_fields:
+            env["NODE_SIM_FIELDS"] = self.sensor_fields
         return env
 
     def wake(self, timeout=60.0, kill_after: float | None = None, cut_at: int | None = None) -> Wake:

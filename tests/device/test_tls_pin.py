@@ -2,6 +2,7 @@
 # read the way a TLS library reads it (record header, then body; or any other chunking), and
 # the client's records as a TLS library writes them, under MicroPython.
 import hashlib
+import io
 import random
 
 from mptest import eq
@@ -81,8 +82,9 @@ def records(handshake, size):
     return out
 
 
-class Stream:
-    """A socket with bytes to give and a log of what was written to it."""
+class Stream(io.IOBase):
+    """A socket with bytes to give and a log of what was written to it; select.poll sees it
+    readable while it has bytes left (the stream protocol's MP_STREAM_POLL)."""
 
     def __init__(self, data):
         self.data = data
@@ -112,6 +114,11 @@ class Stream:
 
     def settimeout(self, t):
         self.timeout = t
+
+    def ioctl(self, req, arg):
+        if req == 3:                            # MP_STREAM_POLL: POLLIN while bytes are left
+            return arg & 1 if self.pos < len(self.data) or isinstance(self, Trickle) else 0
+        return -1
 
 
 def read_exactly(watch, buf):

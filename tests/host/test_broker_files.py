@@ -9,7 +9,7 @@ import pytest
 
 from integration.host_site import Site
 from host_tools import certs
-from host_tools.broker import acl, passwd
+from host_tools.broker import acl, passwd, rabbitmq
 from host_tools.pki import crl
 
 
@@ -29,6 +29,25 @@ def test_each_row_of_the_device_table_is_one_line_of_its_block():
     text = acl.generated(["node-1"], [], device_topics=rows)
     assert "topic write homeassistant/sensor/node-1/#\n" in text
     assert text.count("\ntopic ") == len(rows) and text.startswith(acl.BEGIN)
+
+
+def test_rabbitmq_lets_a_device_write_its_discovery_configs_and_no_other_devices():
+    # A routing key does not tell '/' from '.': device "node" must not reach "node.2"'s.
+    defs = rabbitmq.definitions(["node", "node.2", "node-1"], ["mon"],
+                                {n: "h" for n in ("node", "node.2", "node-1", "mon")})
+    for dev in ("node", "node.2", "node-1"):
+        may, may_not = acl.device_samples(dev, other="node-9")
+        assert all(rabbitmq.allows(defs, dev, a, t) for a, t in may), dev
+        assert not any(rabbitmq.allows(defs, dev, a, t) for a, t in may_not), dev
+        assert rabbitmq.allows(defs, dev, "write", f"homeassistant/sensor/{dev}/temp_c/config")
+    for writer, topic in (("node", "homeassistant/sensor/node.2/rh/config"),
+                          ("node", "homeassistant/sensor/node/2/rh/config"),
+                          ("node.2", "homeassistant/sensor/node/rh/config"),
+                          ("node-1", "homeassistant/sensor/node/rh/config")):
+        assert not rabbitmq.allows(defs, writer, "write", topic), (writer, topic)
+    assert rabbitmq.allows(defs, "mon", "read", "homeassistant/#")
+    assert rabbitmq.allows(defs, "mon", "write", "homeassistant/status")
+    assert not rabbitmq.allows(defs, "mon", "write", "homeassistant/sensor/node/rh/config")
 
 
 def test_the_acl_reads_as_mosquitto_reads_it():

@@ -23,9 +23,9 @@ def test_build_compiles_modules_keeps_main_and_prints_sizes(tmp_path):
     out_dir = tmp_path / "fw"
     out = site.ok("build", "--out", out_dir)
     sources = sorted(p.relative_to(unixport.FIRMWARE) for p in unixport.FIRMWARE.rglob("*.py")
-                     if "__pycache__" not in p.parts and p.relative_to(unixport.FIRMWARE).parts[0]
-                     not in build.HOST_ONLY)
+                     if "__pycache__" not in p.parts and build.for_board(p.relative_to(unixport.FIRMWARE)))
     assert not (out_dir / "sim").exists() and not (out_dir / "manifest.mpy").exists()
+    assert not list(out_dir.rglob("manifest.*")) and not list(out_dir.rglob("package.json"))
     for rel in sources:
         if str(rel) in build.KEEP_SOURCE:
             assert (out_dir / rel).read_bytes() == (unixport.FIRMWARE / rel).read_bytes()

@@ -285,3 +285,23 @@ def test_all_refreshes_every_bundle_but_not_with_one_password(site):
     out = site.ok("provision", "--all")
     assert out.count("provision: unix device") == 2
     assert {d: site.config(d)["mqtt"]["password"] for d in ("node-1", "node-2")} == before
+
+
+def test_discovery_is_on_unless_switched_off_and_kept_when_provisioned_again(site):
+    out = site.ok("provision", "node-1", "--board", "unix", "--host", "localhost")
+    assert site.config("node-1")["mqtt"]["discovery"] is True
+    assert "homeassistant/sensor/node-1/" in out
+    site.ok("provision", "node-1", "--no-discovery")
+    assert site.config("node-1")["mqtt"]["discovery"] is False
+    out = site.ok("provision", "node-1")
+    assert site.config("node-1")["mqtt"]["discovery"] is False and "discovery off" in out
+    site.ok("provision", "node-1", "--discovery")
+    assert site.config("node-1")["mqtt"]["discovery"] is True
+    # Home Assistant would ignore a device name with a '.': said, not refused.
+    rc, out, err = site.cli("provision", "node.2", "--board", "unix", "--host", "localhost")
+    assert rc == 0 and "Home Assistant ignores" in err and "--no-discovery" in err
+    # The firmware's own check: a switch that is no switch.
+    bundle = site.config("node-1")
+    bundle["mqtt"]["discovery"] = "yes"
+    with pytest.raises(UserError, match="mqtt.discovery must be true or false"):
+        provision.firmware_validate(bundle)

@@ -2,8 +2,9 @@
 real Mosquitto over TLS.
 
 - esp8266 (the node frozen, axTLS in the GC heap, pin mode): the usual wake (one reading) and a
-  wake that flushes 10 buffered readings and publishes stats, at -X heapsize=28672: 10 KB under
-  the ESP8266's 38 KB heap array, room for what its boot takes.
+  wake that flushes 10 buffered readings, publishes stats and announces the Home Assistant
+  discovery configs (the first wakes were offline), at -X heapsize=28672: 10 KB under the
+  ESP8266's 38 KB heap array, room for what its boot takes.
 - esp32 (the node as .mpy, mbedtls outside the GC heap, CA mode): the same two wakes at 65536,
   the heap an ESP32 without PSRAM starts with.
 
@@ -77,6 +78,17 @@ def test_a_wake_fits_the_board(kind, name, boards, broker, monitor, tmp_path):
         (sorted(want), sorted(readings_at_broker(monitor)))
     if kind == "flush":
         assert monitor.wait_for(lambda ms: any(m.topic == f"nodes/{DEVICE}/stats" for m in ms), 10)
+    # Discovery goes with the first wake that reached the broker (the usual wake's first one
+    # did), once; a flush wake with no room left for it in the heap leaves it to the next wake,
+    # which must announce it within the same budget.
+    announced = "Home Assistant discovery: announced" in w.output
+    if kind == "usual" or announced:
+        assert announced == (kind == "flush"), w.output
+    else:
+        assert "discovery: no room in this wake's heap, next wake" in w.output, w.output
+        after = node.next_wake(budget)
+        assert delivered(after) and "Home Assistant discovery: announced" in after.output, \
+            after.output
 
 
 def test_a_wake_over_its_budget_says_where_it_broke(boards, broker, tmp_path):

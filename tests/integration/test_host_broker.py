@@ -58,6 +58,7 @@ def test_generated_config_for_the_broker_host_and_for_a_run_here(site):
     assert site.bdir.password_file.read_text().startswith("node-a:$7$101$")
     assert ("user node-a\ntopic write nodes/node-a/readings\ntopic write nodes/node-a/status\n"
             "topic write nodes/node-a/stats\ntopic write nodes/node-a/reply\n"
+            "topic write homeassistant/sensor/node-a/#\n"
             "topic read nodes/node-a/cmd/#\n") in site.bdir.acl_file.read_text()
 
 

@@ -37,21 +37,43 @@ def connected(site, login, *topics, **kw):
     return c
 
 
+def concrete(topic, device):
+    return topic.format(id=device).replace("#", "temp_c/config")
+
+
 def test_a_device_writes_only_its_own_topics(site):
-    backend = connected(site, "monitor", "nodes/#")
+    backend = connected(site, "monitor", "nodes/#", "homeassistant/#")
     a = connected(site, "node-a", "nodes/node-a/cmd/#")
     b = connected(site, "node-b")
-    # Every topic node-a may write, and node-a's commands, written by node-b: MQTT 3.1.1 acks
-    # each, the broker drops each.
+    # Every topic node-a may write (its discovery configs too), and node-a's commands, written
+    # by node-b: MQTT 3.1.1 acks each, the broker drops each.
     for _, topic in acl.DEVICE_TOPICS:
-        b.publish(topic.format(id="node-a").replace("#", "reboot"), b"from node-b")
+        b.publish(concrete(topic, "node-a"), b"from node-b")
     # What node-b may write reaches the back end: these come after, on the same connection.
-    for _, topic in acl.DEVICE_TOPICS[:-1]:
-        b.publish(topic.format(id="node-b"), b"own")
-    assert backend.wait_for(lambda ms: len(ms) == 4)
-    assert sorted(m.topic for m in backend.messages) == sorted(
-        t.format(id="node-b") for a_, t in acl.DEVICE_TOPICS if a_ == "write")
+    writes = [t for access, t in acl.DEVICE_TOPICS if access == "write"]
+    for topic in writes:
+        b.publish(concrete(topic, "node-b"), b"own")
+    assert backend.wait_for(lambda ms: len(ms) == len(writes))
+    assert sorted(m.topic for m in backend.messages) == sorted(concrete(t, "node-b") for t in writes)
+    assert "homeassistant/sensor/node-b/temp_c/config" in [m.topic for m in backend.messages]
     assert b"from node-b" not in backend.payloads() and a.payloads() == []
+
+
+def test_a_device_cannot_plant_or_erase_another_devices_discovery_configs(site):
+    a = connected(site, "node-a")
+    a.publish("homeassistant/sensor/node-a/temp_c/config", b'{"name": "node-a own"}', retain=True)
+    b = connected(site, "node-b")
+    b.publish("homeassistant/sensor/node-a/temp_c/config", b"", retain=True)      # erase
+    b.publish("homeassistant/sensor/node-a/rh/config", b'{"name": "forged"}', retain=True)
+    b.publish("homeassistant/sensor/node-b/rh/config", b'{"name": "node-b own"}', retain=True)
+    # Home Assistant's login (a back end) reads the retained configs as they are now; its own
+    # birth message comes after them, on the same connection.
+    reader = connected(site, "monitor", "homeassistant/#")
+    reader.publish("homeassistant/status", b"online")
+    assert reader.wait_for(lambda ms: ms and ms[-1].topic == "homeassistant/status")
+    assert sorted((m.topic, m.payload, m.retain) for m in reader.messages[:-1]) == [
+        ("homeassistant/sensor/node-a/temp_c/config", b'{"name": "node-a own"}', True),
+        ("homeassistant/sensor/node-b/rh/config", b'{"name": "node-b own"}', True)]
 
 
 def test_a_device_cannot_write_its_own_commands(site):

@@ -40,20 +40,52 @@ def _refused(c, publish=None, subscribe=None):
     return c.closed.wait(5)
 
 
+def concrete(topic, device):
+    return topic.format(id=device).replace("#", "temp_c/config")
+
+
 def test_a_device_writes_only_its_own_topics(login):
-    backend = login("monitor", "nodes/#", client_id="test-monitor")
+    backend = login("monitor", "nodes/#", "homeassistant/#", client_id="test-monitor")
     one = login("node-1", "nodes/node-1/cmd/#", client_id="node-1")
     for _, topic in acl.DEVICE_TOPICS:
         two = login("node-2")
-        target = topic.format(id="node-1").replace("#", "reboot")
+        target = concrete(topic, "node-1")
         assert _refused(two, publish=target), target
     two = login("node-2")
-    for _, topic in acl.DEVICE_TOPICS[:-1]:
-        two.publish(topic.format(id="node-2"), b"own")
-    assert backend.wait_for(lambda ms: len(ms) >= 4)
+    writes = [t for a, t in acl.DEVICE_TOPICS if a == "write"]
+    for topic in writes:
+        two.publish(concrete(topic, "node-2"), b"own")
+    assert backend.wait_for(lambda ms: len(ms) >= len(writes))
     assert sorted(m.topic for m in backend.messages) == sorted(
-        t.format(id="node-2") for a, t in acl.DEVICE_TOPICS if a == "write")
+        concrete(t, "node-2") for t in writes)
+    assert "homeassistant/sensor/node-2/temp_c/config" in [m.topic for m in backend.messages]
     assert b"from another login" not in backend.payloads() and one.payloads() == []
+
+
+def test_a_device_cannot_plant_or_erase_another_devices_discovery_configs(login):
+    login("node-1").publish("homeassistant/sensor/node-1/temp_c/config", b'{"name": "own"}',
+                            retain=True)
+    for target, payload in (("homeassistant/sensor/node-1/temp_c/config", b""),       # erase
+                            ("homeassistant/sensor/node-1/rh/config", b'{"name": "forged"}'),
+                            ("homeassistant/sensor/node-1/x", b"forged"),
+                            ("homeassistant/sensor/node-1/rh/y/config", b"forged")):
+        two = login("node-2")
+        two.c.publish(target, payload, qos=1, retain=True)
+        assert two.closed.wait(5), target
+    login("node-2").publish("homeassistant/sensor/node-2/rh/config", b'{"name": "own 2"}',
+                            retain=True)
+    # RabbitMQ hands retained messages only to a subscription to that exact topic.
+    for topic, payload in (("homeassistant/sensor/node-1/temp_c/config", b'{"name": "own"}'),
+                           ("homeassistant/sensor/node-2/rh/config", b'{"name": "own 2"}')):
+        reader = login("monitor", topic, client_id="test-monitor")
+        assert reader.wait_for(lambda ms: len(ms) >= 1), topic
+        assert [(m.payload, m.retain) for m in reader.messages] == [(payload, True)]
+        reader.close()
+    reader = login("monitor", "homeassistant/sensor/node-1/rh/config", client_id="test-monitor")
+    assert not reader.wait_for(lambda ms: len(ms) >= 1, timeout=1)
+    # Each device removes its own, for the tests after.
+    login("node-1").publish("homeassistant/sensor/node-1/temp_c/config", b"", retain=True)
+    login("node-2").publish("homeassistant/sensor/node-2/rh/config", b"", retain=True)
 
 
 def test_a_device_cannot_write_its_own_commands(login):

@@ -64,6 +64,7 @@ _PINGRESP = const(0xD0)
 _ETIMEDOUT = const(110)
 _ENOTCONN = const(107)
 _FLIGHT = const(512)            # bytes joined into one write at most
+_SPLIT = const(256)            # a QoS 0 payload over this goes in its own write
 _E_SSL = const(0)
 _E_TIMEOUT = const(1)
 _E_WINDOW = const(2)
@@ -245,7 +246,13 @@ class MQTTClient:
         if qos == 0:
             if pid is not None or dup:
                 raise ValueError(why(_E_QOS0_ID))
-            self._send(packets.publish(topic, msg, 0, retain))
+            if len(msg) > _SPLIT:
+                # Nothing is kept for a resend: the payload goes as it is, after the header,
+                # and never needs a block of its size again in a small heap.
+                self._send(packets.publish(topic, msg, 0, retain, head=True))
+                self._send(memoryview(msg) if isinstance(msg, str) else msg)
+            else:
+                self._send(packets.publish(topic, msg, 0, retain))
             return None
         if qos != 1:
             raise ValueError(why(_E_PUB_QOS, qos))

@@ -128,17 +128,31 @@ def connect(client_id, clean, keepalive, user=None, password=None, will=None):
     return pkt
 
 
-def publish(topic, msg, qos=0, retain=False, pid=0, dup=False):
+def publish(topic, msg, qos=0, retain=False, pid=0, dup=False, head=False):
     """One PUBLISH as a bytearray (DUP can be set in place before a resend); topic is bytes
-    check_topic passed, msg bytes or str."""
+    check_topic passed, msg bytes or str. head: the packet up to the payload, which the
+    caller writes after it (msg may then be the payload's length)."""
     if isinstance(msg, str):
-        msg = msg.encode()
-    pkt = start(_PUBLISH | (8 if dup else 0) | (qos << 1) | (1 if retain else 0),
-                2 + len(topic) + len(msg) + (2 if qos else 0))
-    _add(pkt, topic)
+        msg = memoryview(msg)       # its UTF-8 bytes, not a copy: a large payload once in RAM
+    t = len(topic)
+    m = msg if head and isinstance(msg, int) else len(msg)
+    n = 2 + t + m + (2 if qos else 0)
+    fixed = start(_PUBLISH | (8 if dup else 0) | (qos << 1) | (1 if retain else 0), n)
+    i = len(fixed)
+    # Allocated at its final size and filled in place: a bytearray that grows is copied to
+    # ever larger blocks, which a small heap may not have.
+    pkt = bytearray(i + n - (m if head else 0))
+    pkt[:i] = fixed
+    pkt[i] = t >> 8
+    pkt[i + 1] = t & 0xFF
+    pkt[i + 2:i + 2 + t] = topic
+    i += 2 + t
     if qos:
-        _add(pkt, pid, False)
-    pkt.extend(msg)
+        pkt[i] = pid >> 8
+        pkt[i + 1] = pid & 0xFF
+        i += 2
+    if not head:
+        pkt[i:] = msg
     return pkt
 
 
