@@ -41,6 +41,7 @@ from micropython import const
 _X509_FATAL = const(-0x3000)     # MBEDTLS_ERR_X509_FATAL_ERROR: ends the handshake
 _LEAD = const(512)               # bytes kept of the leaf: its issuer and subject, to explain
 _EAGAIN = const(11)
+_EPROTO = const(71)
 _ETIMEDOUT = const(110)
 _POLL = const(3)                 # the stream protocol's ioctl requests
 _CLOSE = const(4)
@@ -123,6 +124,15 @@ class Deadline(io.IOBase):
         finally:
             if bounded:
                 sock.settimeout(self._timeout)
+
+    def pending(self):
+        """Bytes wait on the socket now (left there)."""
+        if self._reader is None:
+            self._reader = select.poll()
+            self._reader.register(self._sock, select.POLLIN)
+        for _ in self._reader.ipoll(0):
+            return True
+        return False
 
     def write(self, buf):
         self._left()
@@ -236,5 +246,18 @@ class Context:
             tsock.close()
             from node.tlsexplain import explain
             raise explain(self, None, watch, name)
+        if self._watch and watch.pending():
+            # A broker says nothing before CONNECT: what came after its Finished is a
+            # HelloRequest (renegotiation) or worse. Read through the guard, which refuses it.
+            tsock.setblocking(False)
+            try:
+                tsock.read(1)
+            except OSError:
+                pass
+            tsock.close()
+            from node.tlsexplain import explain
+            raise explain(self, OSError(_EPROTO, "TLS: broker %s sent data after its handshake, "
+                                        "before CONNECT: an MQTT broker does not" % name),
+                          watch, name)
         watch.deadline = self.until
         return tsock

@@ -9,17 +9,20 @@ import re
 from ..errors import UserError
 from ..pki.x509 import KEY_PIN
 
-_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# No '.': RabbitMQ's MQTT plugin turns a topic's '/' into '.', so "node/cmd/#" would also match
+# the topics of a device named "node.cmd", and one device could read another's commands.
+_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 PLAIN_PORT = 1883          # MQTT's plain-text port; TLS is 8883 by convention
 
 
 def check_device_id(device_id: str):
     # fullmatch: a name with a trailing newline is not the same name.
-    if not isinstance(device_id, str) or not _DEVICE_ID.fullmatch(device_id) or ".." in device_id:
-        raise UserError(f"device name {device_id!r} cannot be used: 1 to 64 letters, digits, '_', "
-                        "'-' or '.', starting with a letter or digit (it becomes the MQTT user, "
-                        "client id, topic prefix and a folder name)")
+    if not isinstance(device_id, str) or not _DEVICE_ID.fullmatch(device_id):
+        raise UserError(f"device name {device_id!r} cannot be used: 1 to 64 letters, digits, '_' "
+                        "or '-', starting with a letter or digit (it becomes the MQTT user, "
+                        "client id, topic prefix and a folder name; no '.', which RabbitMQ's MQTT "
+                        "plugin cannot tell from a topic's '/')")
 
 
 def check_host(host: str, where: str):

@@ -272,10 +272,6 @@ def provision(req: Request, *, pki, bdir, root: Path = BUNDLE_ROOT, env_settings
                         "for a random one")
 
     discovery = req.discovery if req.discovery is not None else old_mqtt.get("discovery", True)
-    if discovery and "." in req.device_id:
-        warnings.append(f"Home Assistant ignores discovery topics whose device part has a '.': "
-                        f"{req.device_id} will not appear there (name it without '.', or "
-                        "--no-discovery)")
     cfg = {"device_id": req.device_id, "board": board,
            "mqtt": {"host": host, "port": port, "client_id": req.device_id,
                     "user": req.device_id, "password": password, "discovery": discovery},
