@@ -96,7 +96,8 @@ class Deadline(io.IOBase):
         if self.timed_out:
             return -_ETIMEDOUT
         sock, wait = self._sock, self._timeout
-        if left is not None and (wait is None or wait * 1000 > left):
+        cut = left is not None and (wait is None or wait * 1000 >= left)    # by the deadline
+        if cut:
             wait = left / 1000
         bounded = wait is not None and wait != 0
         if bounded:
@@ -105,10 +106,12 @@ class Deadline(io.IOBase):
             if self._reader is None:
                 self._reader = select.poll()
                 self._reader.register(sock, select.POLLIN)
-            for _ in self._reader.ipoll(int(wait * 1000)):
+            for _ in self._reader.ipoll(left if cut else int(wait * 1000)):
                 break
             else:
-                self._left()
+                # Nothing came: the deadline passed (the wait ended there, whatever the clock's
+                # rounding says), or the socket's own timeout.
+                self.timed_out = cut
                 return -_ETIMEDOUT
             sock.settimeout(0)
         try:
