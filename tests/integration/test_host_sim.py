@@ -69,12 +69,16 @@ def test_real_time_waits_out_each_sleep_and_keeps_the_boards_clock(site):
     import time
     clock = site.root / "build" / "sim" / "node-a" / "clock"
     t0 = time.monotonic()
-    out = site.ok("sim", "node-a", "--wakes", "2", "--speed", "100", "--fresh")
+    out = site.ok("sim", "node-a", "--wakes", "2", "--speed", "10", "--fresh")
     took = time.monotonic() - t0
-    assert "100 x real time" in out and "the node's count" in out, out
-    # Each wake sleeps 60 s: 0.6 s at 100 x; the board's clock counts the 60 s once.
-    assert took >= 0.6, took
-    assert abs(float(clock.read_text()) - (60 + 60 - 0.6)) < 0.1, clock.read_text()
+    assert "10 x real time" in out and "the node's count" in out, out
+    # Each wake sleeps about 60 s (less the wake's own time, which a loaded machine makes a
+    # second or more): a tenth of the first is waited out in real time, and the board's clock
+    # counts each sleep once: the sleeps, less what went by in real time.
+    first, second = (int(s) for s in re.findall(r"sleeps (\d+) s", out))
+    assert took >= first / 10, took
+    assert abs(float(clock.read_text()) - (first + second - first / 10)) < 2.2, \
+        (clock.read_text(), first, second)
 
 
 def test_what_it_refuses(site):
