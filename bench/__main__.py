@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 # The table of `make bench`, in order: delivery (wake-to-ack, round trips, flush), whole wakes
 # (memory, time, bytes, flash), code size.
-DEFAULT = ("mqtt", "node", "boards", "codesize")
+DEFAULT = ("mqtt", "node", "boards", "codesize", "energy")
 
 
 @dataclass

@@ -13,6 +13,7 @@
   repl / dev / smoke --port P   mpremote's REPL / firmware/ run from here / the board's self test
   check                         connect like a device and say what is wrong, case by case
   env                           the MQTT_* settings read from the environment and .env
+  budget --board B --interval S --battery-mah C   time awake, energy and battery life
   demo                          everything on this machine, with the unix port as the board
   sim DEVICE                    a provisioned device's bundle run on the unix port against its
                                 broker, wake after wake: try a deployment before flashing
@@ -232,6 +233,21 @@ def args_none(p):
     pass
 
 
+def args_budget(p):
+    p.add_argument("--board", choices=BOARDS, required=True)
+    p.add_argument("--interval", type=_positive, required=True, metavar="S",
+                   help="seconds between readings")
+    p.add_argument("--battery-mah", type=_positive, required=True, metavar="MAH",
+                   help="the battery's usable capacity")
+    p.add_argument("--rtt-ms", type=float, default=10.0, metavar="MS",
+                   help="a round trip to the broker and the resolver on the LAN (10)")
+    p.add_argument("--awake-ma", type=float, metavar="MA", help="the board's current awake")
+    p.add_argument("--sleep-ua", type=float, metavar="UA",
+                   help="the board's current in deep sleep (a dev board's regulator adds to it)")
+    p.add_argument("--lease-s", type=_positive, default=3600, metavar="S",
+                   help="the network's DHCP lease time (wifi.lease_s)")
+
+
 def args_demo(p):
     p.add_argument("--wakes", type=int, default=40,
                    help="wake cycles of the simulated node (the broker is down for the middle 30%%)")
@@ -298,6 +314,8 @@ COMMANDS = {
                                                "the buffer on its flash, RTC memory"),
     "check": ("check.command:check", args_check, "connect like a device and report what is wrong"),
     "env": ("env:command", args_none, "the MQTT_* settings and where each came from (secrets hidden)"),
+    "budget": ("budget.command:budget", args_budget,
+               "time awake, energy per reading and battery life for a reading interval"),
     "demo": ("sim.demo:command", args_demo,
              "the node on the unix port publishing to a local Mosquitto over TLS"),
     "fleet": ("backend.fleetwatch:command", args_fleet,

@@ -7,6 +7,8 @@ include("../../firmware/manifest.py")
 module("simboard.py", base_path="../../firmware/sim")
 module("simchip.py", base_path="../../firmware/sim")
 module("simflash.py", base_path="../../firmware/sim")
+module("simradio.py", base_path="../../firmware/sim")
+module("radiomodel.py", base_path="../../firmware/sim")
 # umqtt.robust as the ESP32 images freeze it: the reference for `make bench`.
 require("umqtt.simple")
 require("umqtt.robust")

@@ -83,7 +83,15 @@ class Node:
         self.log = log
         self.t0 = time.ticks_ms()
         self.wdt = board.watchdog(opt["watchdog_s"] * 1000) if opt["watchdog_s"] else None
-        self.state = State.decode(board.rtc_load())
+        raw = board.rtc_load()
+        self.state = State.decode(raw)
+        # Wi-Fi and the broker's address as the last wake found them (node.netpath); after a
+        # failed connection the address is looked up again.
+        from node import netcache
+        self.netcache = netcache.load(raw)
+        self.stale = self.state.attempt > 0
+        raw = None
+        _unload("netcache")
         self.data_dir = board.data_dir()
         self.ledger = Ledger(self.state, self.data_dir, opt, log)
         # What commands changed (cmd/interval), kept in flash across power loss.
@@ -158,10 +166,26 @@ class Node:
         # The wake's time online ends at a deadline (node.online_s), kept by the TLS stream on
         # every read and write of the connection; a node that stays connected has none.
         until = time.ticks_add(time.ticks_ms(), self.opt["online_s"] * 1000)
-        board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
-        self.ensure_clock()
-        from node.tls import make_context
-        ctx = make_context(self.cfg["tls"], board.bundle_dir())
+        brokers, name = self.pick_broker()
+        st = self.state
+        # Connected before anything else, so that the way there takes no RAM during the
+        # TLS handshake.
+        route = self.route()
+        try:
+            raw, addr = route.dial(mq["host"], mq["port"], mq["timeout"])
+        except OSError:
+            st.broker = (st.broker + 1) % brokers     # unreachable: the next one next time
+            raise
+        self.stale = route = None
+        _unload("netpath")
+        _unload("netcache")
+        try:
+            self.ensure_clock()
+            from node.tls import make_context
+            ctx = make_context(self.cfg["tls"], board.bundle_dir())
+        except BaseException:
+            raw.close()
+            raise
         # Stats keep the TLS mode and whether a client certificate is set.
         tls = self.cfg["tls"]
         self.cfg["wifi"] = None
@@ -169,10 +193,10 @@ class Node:
         tls = None
         if ctx:
             ctx.until = None if self.interval < self.opt["stay_connected_below_s"] else until
-        brokers = self.pick_broker(ctx)
+            if name:
+                ctx.server_hostname = name
         # Whether the broker's session holds the command subscription is known only from a
         # CONNACK: a connection that breaks before it may have left a new session without it.
-        st = self.state
         known = st.subscribed
         st.subscribed = 0
         self.release_ring()
@@ -180,7 +204,7 @@ class Node:
         gc.threshold(-1)
         conn = None
         try:
-            conn = self._open(mq, ctx)
+            conn = self._open(raw, addr, mq, ctx)
             ctx = make_context = None
             _unload("tls")
             _unload("tlshandshake")
@@ -208,7 +232,7 @@ class Node:
             # This broker did not answer, or its certificate did not check (then CONNECT and
             # its password never went out): the next connection tries the next one.
             st.broker = (st.broker + 1) % brokers
-            for s in conn or ():
+            for s in conn or (raw,):
                 s.close()                  # (the client closes what it took; twice is harmless)
             raise
         if st.attempt:
@@ -217,39 +241,46 @@ class Node:
             st.subscribed = 1
         c.publish(self.t_status, self.status("online"), retain=True)
 
-    def _open(self, mq, ctx):
-        """TCP, then TLS with the broker authenticated: (TCP socket, the socket to speak MQTT
-        on), for the MQTT client's connect()."""
-        from node.mqtt.link import open_tcp
-        host, port, timeout = mq["host"], mq["port"], mq["timeout"]
-        raw = open_tcp(host, port, timeout)
+    def _open(self, raw, addr, mq, ctx):
+        """TLS over raw, the TCP connection to the broker (at addr), with the broker
+        authenticated: (raw, the socket to speak MQTT on), for the MQTT client's connect()."""
         if not ctx:
             return raw, raw
-        ctx.redial = lambda: open_tcp(host, port, timeout)     # to look at a refusal again
+        from node.mqtt.link import open_tcp
+        port, timeout = mq["port"], mq["timeout"]
+        ctx.redial = lambda: open_tcp(addr, port, timeout)     # to look at a refusal again
         ctx.timeout = timeout                                   # the socket's, kept
         try:
-            sock = ctx.wrap_socket(raw, server_hostname=host)
+            sock = ctx.wrap_socket(raw, server_hostname=mq["host"])
         except BaseException:
             raw.close()
             raise
         ctx.close()
         return raw, sock
 
-    def pick_broker(self, ctx):
+    def pick_broker(self):
         """mqtt.host/port (and the name the TLS context checks) become the broker of
         mqtt.hosts to try, the one that answered last; the list goes, so that its RAM goes to
-        the handshake. Returns how many there are."""
+        the handshake. Returns how many there are and the name its certificate must carry
+        (None: the TLS context's own)."""
         mq = self.cfg["mqtt"]
         hosts = mq["hosts"]
         if not hosts:
-            return 1
+            return 1, None
         st = self.state
         n = len(hosts)
         st.broker %= n
-        mq["host"], mq["port"], ctx.server_hostname = hosts[st.broker]
+        mq["host"], mq["port"], name = hosts[st.broker]
         mq["hosts"] = None
         self.log("node: broker %d of %d, %s:%d" % (st.broker + 1, n, mq["host"], mq["port"]))
-        return n
+        return n, name
+
+    def route(self):
+        """Wi-Fi up (node.netpath: from what the last wake kept); the route to the broker."""
+        from node.netpath import Route
+        route = Route(self.board, self.netcache, self.cfg["wifi"], self.opt, self.stale)
+        route.up()
+        return route
 
     def release_ring(self):
         # The ring buffer keeps no file open: its object and code go, and come back when
@@ -409,7 +440,7 @@ class Node:
             # After a power loss the clock starts at the epoch: set it before the readings
             # get their time (connect() says why if it cannot be set).
             try:
-                self.board.wifi_up(self.cfg["wifi"], self.opt["wifi_timeout_ms"])
+                self.route()
                 self.ensure_clock()
             except OSError as e:
                 self.log("node: %s" % e)
@@ -484,7 +515,9 @@ class Node:
         return now + wait
 
     def save(self):
-        self.board.rtc_save(self.state.encode())
+        from node import netcache
+        self.board.rtc_save(netcache.rtc_image(self.state.encode(), self.netcache))
+        _unload("netcache")
 
     def sleep(self):
         st = self.state

@@ -9,8 +9,8 @@ FILE = "config.json"
 
 # section -> key -> (default, kind[, low, high]). kind: "str" (not empty; a default of None:
 # may be left out), "text" (may be empty), "int" within low..high, "bool", "topic" (a topic
-# prefix: no wildcard, no NUL), "pins" (SHA-256 fingerprints), "hosts" (broker hosts), or a
-# tuple of the values allowed.
+# prefix: no wildcard, no NUL), "pins" (SHA-256 fingerprints), "hosts" (broker hosts),
+# "ifconfig" (four IPv4 addresses), or a tuple of the values allowed.
 SCHEMA = {
     "mqtt": {
         "host": (None, "str"),           # one broker; or else:
@@ -66,6 +66,11 @@ SCHEMA = {
     "wifi": {
         "ssid": (None, "str"),
         "password": (None, "text"),
+        # a fixed IP configuration instead of DHCP: [address, mask, gateway, DNS server]
+        "static": (None, "ifconfig"),
+        # the DHCP lease time the network gives: a wake reuses a lease's IP configuration
+        # during its first half and asks DHCP again after (dnsmasq's default is 1 h)
+        "lease_s": (3600, "int", 120, 30 * 86400),
     },
 }
 BOARDS = ("unix", "esp32", "esp8266")
@@ -73,6 +78,11 @@ BOARDS = ("unix", "esp32", "esp8266")
 
 def _fail(key, why):
     raise ValueError("config.json: %s %s; fix it with `host_tools provision`" % (key, why))
+
+
+def _ipv4(text):
+    parts = text.split(".") if isinstance(text, str) else ()
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
 
 
 def _check(name, val, spec):
@@ -102,6 +112,10 @@ def _check(name, val, spec):
             _fail(name, "must be a list of 1-8 brokers, not %r" % (val,))
         for i, entry in enumerate(val):
             _host(entry, "%s[%d]" % (name, i))
+    elif kind == "ifconfig":
+        if not (isinstance(val, list) and len(val) == 4 and all(_ipv4(a) for a in val)):
+            _fail(name, "must be [address, mask, gateway, DNS server], four IPv4 addresses "
+                  "like \"192.168.1.50\", not %r" % (val,))
     elif not isinstance(val, str) or not (val or kind == "text"):
         _fail(name, "must be a%s string, not %r" % ("" if kind == "text" else " non-empty", val))
     elif kind == "topic" and ("+" in val or "#" in val or "\x00" in val or val.endswith("/")):

@@ -8,6 +8,7 @@
 #   clock       offset of the board's clock from the host's, in seconds (decimal text): deep sleep and idle
 #               advance it, so many wake cycles run in compressed time
 #   wifi-off    while this file exists, Wi-Fi cannot connect
+#   ap, dns, lease, radio.log   the simulated network and the steps each wake took (simradio)
 #   wifi-crash  while this file exists, bringing Wi-Fi up raises an unexpected error (a bug)
 #   flash-full  while this file exists, every write to the flash chip fails
 #   cause       why the board started ("deepsleep", "power", ...), written by the runner
@@ -106,11 +107,41 @@ def rtc_save(data):
     _write("rtc.bin", data)
 
 
-def wifi_up(wifi_cfg, timeout_ms):
+_station = None     # the path the Wi-Fi came up by in this wake (None: it is down)
+
+
+def wifi_up(wifi_cfg, timeout_ms, cache=None, now=0, lease_s=0, fresh=False):
+    """Association, DHCP as the ESP adapters take them, priced and logged by simradio;
+    returns the path ("up", "fast", "scan")."""
+    global _station
     if _exists(_path("wifi-crash")):
         raise RuntimeError("simulated bug in the Wi-Fi driver")
     if _exists(_path("wifi-off")):
         raise OSError("Wi-Fi: no access point in range (simulated outage)")
+    if _station and not fresh:
+        return "up"
+    import simradio
+    from node import netcache
+    try:
+        _station = simradio.join(sim_dir(), netcache, wifi_cfg, cache, now, lease_s, fresh)
+    finally:
+        _unload_radio()
+    return _station
+
+
+def resolve(host, port):
+    """The broker's address from a (simulated) DNS lookup, as text."""
+    import simradio
+    try:
+        return simradio.resolve(sim_dir(), host, port)
+    finally:
+        _unload_radio()
+
+
+def _unload_radio():
+    # Like a board's driver code, the simulator's takes no heap between its uses.
+    for name in ("simradio", "radiomodel"):
+        sys.modules.pop(name, None)
 
 
 def wifi_down():

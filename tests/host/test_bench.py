@@ -117,9 +117,9 @@ def test_runner_fails_on_a_table_figure_without_reference_or_a_failing_module(tm
 
 
 def test_selection_default_is_the_table_in_order_and_names_are_checked():
-    assert runner.selection([]) == ["mqtt", "node", "boards", "codesize"]
+    assert runner.selection([]) == ["mqtt", "node", "boards", "codesize", "energy"]
     everything = runner.selection(["all"])
-    assert everything[:4] == ["mqtt", "node", "boards", "codesize"]
+    assert everything[:5] == ["mqtt", "node", "boards", "codesize", "energy"]
     assert {"mqtt_extra", "ringbuf"} <= set(everything)
     assert runner.selection(["codesize"]) == ["codesize"]
     with pytest.raises(SystemExit, match="no benchmark named nope"):

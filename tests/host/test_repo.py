@@ -27,7 +27,7 @@ def test_every_command_has_its_body_in_a_wing():
             module, _, function = spec.partition(":")
             assert callable(getattr(importlib.import_module(f"host_tools.{module}"), function)), spec
             assert module.split(".")[0] in ("pki", "broker", "device", "check", "sim", "backend",
-                                            "env"), spec
+                                            "env", "budget"), spec
 
 
 def _subcommands(parser, name):

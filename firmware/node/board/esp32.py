@@ -4,11 +4,31 @@ import machine
 import network
 import time
 
-from node.board.espcommon import (bundle_dir, data_dir, free_heap, reset_cause, rtc_load,  # noqa: F401
-                                  rtc_save, set_time, unix_time, wifi_down, wifi_up, _sta)
+from node.board.espcommon import (associate, bundle_dir, data_dir, free_heap, reset_cause,  # noqa: F401
+                                  resolve, rtc_load, rtc_save, set_time, unix_time, wifi_down,
+                                  _sta)
 
 NAME = "esp32"
 RTC_BYTES = 2048
+
+
+def _join(wlan, ssid, key, ap):
+    # The station config lives in RAM here (nothing saved across deep sleep): the access point
+    # kept is joined directly, its channel where the scan starts (WLAN.config(channel=...)).
+    if not ap:
+        return False
+    bssid, channel = ap
+    if channel:
+        wlan.config(channel=channel)
+    if bssid:
+        wlan.connect(ssid, key, bssid=bssid)
+    else:
+        wlan.connect(ssid, key)
+    return True
+
+
+def wifi_up(wifi_cfg, timeout_ms, cache=None, now=0, lease_s=0, fresh=False):
+    return associate(_join, wifi_cfg, timeout_ms, cache, now, lease_s, fresh)
 
 
 def deepsleep(ms):

@@ -20,40 +20,115 @@ def _sta():
     return _wlan
 
 
+_NO_AP = "no access point with that SSID in range: check wifi.ssid"
+
+
 # network.STAT_* values that will not get better by waiting, and what to do about them.
 def _hopeless(status):
     if status == getattr(network, "STAT_WRONG_PASSWORD", None):
         return "Wi-Fi refused the password: check wifi.password in config.json"
     if status == getattr(network, "STAT_NO_AP_FOUND", None):
-        return "no access point with that SSID in range: check wifi.ssid"
+        return _NO_AP
     if status == getattr(network, "STAT_CONNECT_FAIL", None):
         return "Wi-Fi connection failed"
     return None
 
 
-def wifi_up(wifi_cfg, timeout_ms):
-    """Connect the station interface within timeout_ms; OSError with the reason when it fails."""
-    wlan = _sta()
-    wlan.active(True)
-    if wlan.isconnected():
-        return
-    # ESP32's driver keeps the last failure's reason until it reports again, also across
-    # active(False) and connect(): a status seen before connect() tells nothing of this attempt.
-    stale = wlan.status()
-    wlan.connect(wifi_cfg["ssid"], wifi_cfg["password"])
-    start = time.ticks_ms()
+def _wait(wlan, start, timeout_ms, stale):
+    """None once the station has its IP configuration, else why it will not. stale: the
+    status seen before connect(); ESP32's driver keeps the last failure's reason until it
+    reports again, also across active(False) and connect(), so it tells nothing of this
+    attempt."""
     while not wlan.isconnected():
         status = wlan.status()
         if status != stale:
             stale = None
             why = _hopeless(status)
             if why:
-                wlan.active(False)
-                raise OSError(why)
+                return why
         if time.ticks_diff(time.ticks_ms(), start) > timeout_ms:
-            wlan.active(False)
-            raise OSError("Wi-Fi did not connect within %d ms" % timeout_ms)
+            return "Wi-Fi did not connect within %d ms" % timeout_ms
         time.sleep_ms(50)
+    return None
+
+
+def _strongest(wlan, ssid):
+    # WLAN.scan(): (ssid, bssid, channel, RSSI, security, hidden) per access point.
+    want = ssid.encode()
+    best = None
+    for net in wlan.scan():
+        if net[0] == want and (best is None or net[3] > best[3]):
+            best = net
+    return best
+
+
+def associate(join, wifi_cfg, timeout_ms, cache=None, now=0, lease_s=0, fresh=False):
+    """Connect the station interface within timeout_ms; OSError with the reason when it fails.
+
+    First from what is known: join(wlan, ssid, key, ap) decides per port how (False: nothing
+    to join from), with the IP configuration of a young lease from the cache (node.netcache)
+    or wifi.static set instead of DHCP. When that fails, or with fresh: with a cache, a scan
+    picks the strongest access point of the SSID, DHCP runs and the cache learns both;
+    without one, connect(ssid, key). Returns the path: "up" (already connected), "fast",
+    "scan" or "connect"."""
+    wlan = _sta()
+    if not wlan.active():
+        wlan.active(True)
+    if fresh:
+        wlan.disconnect()
+    elif wlan.isconnected():
+        return "up"
+    ssid, key = wifi_cfg["ssid"], wifi_cfg["password"]
+    fixed = wifi_cfg.get("static")
+    start = time.ticks_ms()
+    ip, ap = fixed, None
+    if cache is not None and not fresh:
+        from node import netcache
+        ip = ip or netcache.ipconfig(cache, ssid, now, lease_s)
+        ap = netcache.ap(cache, ssid)
+    if ip:
+        wlan.ifconfig(tuple(ip))
+    stale = wlan.status()
+    if not fresh and join(wlan, ssid, key, ap):
+        if _wait(wlan, start, timeout_ms // 2, stale) is None:
+            _learned(wlan, cache, ssid, None, ip, now)
+            return "fast"
+        wlan.disconnect()
+    if not fixed and (ip or fresh):
+        wlan.ipconfig(dhcp4=True)       # the kept configuration failed, or may: DHCP again
+    best = None
+    stale = wlan.status()
+    if cache is None:
+        wlan.connect(ssid, key)
+    else:
+        best = _strongest(wlan, ssid)
+        if best is None:
+            wlan.active(False)
+            raise OSError(_NO_AP)
+        wlan.connect(ssid, key, bssid=best[1])
+    why = _wait(wlan, start, timeout_ms, stale)
+    if why:
+        wlan.active(False)
+        raise OSError(why)
+    if best is None:
+        return "connect"
+    _learned(wlan, cache, ssid, best, ip, now)
+    return "scan"
+
+
+def _learned(wlan, cache, ssid, best, ip, now):
+    # The access point joined (the scan's, or the one kept), and the lease when DHCP ran.
+    if cache is not None:
+        from node import netcache
+        netcache.learned(cache, ssid, best and best[1], best[2] if best else wlan.config("channel"),
+                         None if ip else wlan.ifconfig(), now)
+
+
+def resolve(host, port):
+    """The broker's IPv4 address as text, from the resolver (socket.getaddrinfo: one DNS round
+    trip; the ESP ports give the address as ("a.b.c.d", port))."""
+    import socket
+    return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1][0]
 
 
 def wifi_down():
