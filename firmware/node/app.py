@@ -13,7 +13,9 @@
 #
 # RAM is what an ESP8266 lacks, so a wake imports only what it uses: the configuration check
 # is unloaded once done, and commands, stats, NTP, the ring buffer and the backoff schedule
-# are imported only by a wake that needs them.
+# are imported only by a wake that needs them; what follows the delivery (node.session) only
+# once the readings are delivered, and the MQTT client only once the TLS handshake is done
+# (node.connect, itself loaded only to connect).
 import gc
 import sys
 import time
@@ -27,7 +29,7 @@ from node.state import State
 
 _PLAUSIBLE = const(1735689600)  # 2025-01-01: a clock before it was never set (node.clock)
 _SETUP_GC = const(2048)         # bytes allocated between collections until the handshake
-_COMMANDS = const(16)           # commands taken in one wake; more wait for the next
+COMMANDS = const(16)            # commands taken in one wake; more wait for the next
 VERSION = "0.2.0"               # the firmware's (Home Assistant shows it: node.discovery)
 
 
@@ -47,27 +49,6 @@ def _text(topic):
         return topic.decode()
     except UnicodeError:
         return repr(topic)
-
-
-def _discovery(node):
-    # Home Assistant discovery, when what it announces changed: the key of what was announced
-    # is kept in flash (node.discovery says more). A function of its own: its locals take no
-    # room in the frame of the wake.
-    from node.crc import crc32
-    key = "0"
-    if node.cfg["mqtt"]["discovery"]:
-        key = "%d" % crc32(repr((VERSION, node.cfg["device_id"], node.interval, node.topic,
-                                 node.sensor.FIELDS)).encode())
-    try:
-        with open(node.data_dir + "/discovery") as f:
-            if f.readline().strip() == key:
-                return
-    except OSError:
-        if key == "0":
-            return
-    from node import discovery
-    discovery.announce(node, key)
-    _unload("discovery")
 
 
 def _delay_ms(attempt):
@@ -116,7 +97,7 @@ class Node:
         self.stats_due = False
         self._queued = 0
         self._commands = []
-        self._room = _COMMANDS             # commands this node takes before it answers them
+        self._room = COMMANDS             # commands this node takes before it answers them
         self._acked = False                # commands acknowledged on this connection
 
     # --- readings ---
@@ -155,133 +136,6 @@ class Node:
                 _unload("clock")
                 _unload("sntp")
 
-    def connect(self, first, keepalive):
-        """TLS + CONNECT, with first() (the first window of readings, taken once the TLS
-        handshake is done) in the same flight. Once per Node (a wake makes one connection):
-        what only a connection needs (Wi-Fi and TLS settings, the broker list, the TLS
-        context and its module) goes as soon as it is used, its RAM to the handshake and the
-        flush."""
-        mq = self.cfg["mqtt"]
-        board = self.board
-        # The wake's time online ends at a deadline (node.online_s), kept by the TLS stream on
-        # every read and write of the connection; a node that stays connected has none.
-        until = time.ticks_add(time.ticks_ms(), self.opt["online_s"] * 1000)
-        brokers, name = self.pick_broker()
-        st = self.state
-        # Connected before anything else, so that the way there takes no RAM during the
-        # TLS handshake.
-        route = self.route()
-        try:
-            raw, addr = route.dial(mq["host"], mq["port"], mq["timeout"])
-        except OSError:
-            st.broker = (st.broker + 1) % brokers     # unreachable: the next one next time
-            raise
-        self.stale = route = None
-        _unload("netpath")
-        _unload("netcache")
-        try:
-            self.ensure_clock()
-            from node.tls import make_context
-            ctx = make_context(self.cfg["tls"], board.bundle_dir())
-        except BaseException:
-            raw.close()
-            raise
-        # Stats keep the TLS mode and whether a client certificate is set.
-        tls = self.cfg["tls"]
-        self.cfg["wifi"] = None
-        self.cfg["tls"] = {"mode": tls["mode"], "cert": tls["cert"], "key": tls["key"]}
-        tls = None
-        if ctx:
-            ctx.until = None if self.interval < self.opt["stay_connected_below_s"] else until
-            if name:
-                ctx.server_hostname = name
-        # Whether the broker's session holds the command subscription is known only from a
-        # CONNACK: a connection that breaks before it may have left a new session without it.
-        known = st.subscribed
-        st.subscribed = 0
-        self.release_ring()
-        gc.collect()                       # the handshake needs large blocks: free the garbage
-        gc.threshold(-1)
-        conn = None
-        try:
-            conn = self._open(raw, addr, mq, ctx)
-            ctx = make_context = None
-            _unload("tls")
-            _unload("tlshandshake")
-            # The first window is read before the client's code is loaded: the ring buffer
-            # opens in the heap the handshake left, and the client's code and objects took
-            # none of the RAM the TLS library needed for it.
-            records = first()
-            from node.mqtt.client import MQTTClient
-            c = self.client = MQTTClient(mq["client_id"], mq["host"], mq["port"], mq["user"],
-                                         mq["password"], keepalive,
-                                         timeout=mq["timeout"], window=mq["window"],
-                                         max_packet=mq["max_packet"], early=mq["early"],
-                                         keep=False)
-            c.set_callback(self._on_message)
-            c.defer_acks = True                # a command is acknowledged once it has run
-            c.on_ack = self.ledger.acked.add
-            c.on_sent = self.ledger.sent
-            c.on_oversized = self._on_oversized
-            c.set_last_will(self.t_status, '{"state": "offline"}', retain=True, qos=1)
-            # QoS 1: the first window goes in CONNECT's flight, one message made at a time.
-            self._queued = len(records) if mq["qos"] else 0
-            present = c.connect(mq["clean_session"], (lambda: (self._message(r) for r in records))
-                                if mq["qos"] else None, conn)
-        except BaseException:
-            # This broker did not answer, or its certificate did not check (then CONNECT and
-            # its password never went out): the next connection tries the next one.
-            st.broker = (st.broker + 1) % brokers
-            for s in conn or (raw,):
-                s.close()                  # (the client closes what it took; twice is harmless)
-            raise
-        if st.attempt:
-            st.reconnects += 1             # the broker is back after failed attempts
-        if present and known:
-            st.subscribed = 1
-        c.publish(self.t_status, self.status("online"), retain=True)
-
-    def _open(self, raw, addr, mq, ctx):
-        """TLS over raw, the TCP connection to the broker (at addr), with the broker
-        authenticated: (raw, the socket to speak MQTT on), for the MQTT client's connect()."""
-        if not ctx:
-            return raw, raw
-        from node.mqtt.link import open_tcp
-        port, timeout = mq["port"], mq["timeout"]
-        ctx.redial = lambda: open_tcp(addr, port, timeout)     # to look at a refusal again
-        ctx.timeout = timeout                                   # the socket's, kept
-        try:
-            sock = ctx.wrap_socket(raw, server_hostname=mq["host"])
-        except BaseException:
-            raw.close()
-            raise
-        ctx.close()
-        return raw, sock
-
-    def pick_broker(self):
-        """mqtt.host/port (and the name the TLS context checks) become the broker of
-        mqtt.hosts to try, the one that answered last; the list goes, so that its RAM goes to
-        the handshake. Returns how many there are and the name its certificate must carry
-        (None: the TLS context's own)."""
-        mq = self.cfg["mqtt"]
-        hosts = mq["hosts"]
-        if not hosts:
-            return 1, None
-        st = self.state
-        n = len(hosts)
-        st.broker %= n
-        mq["host"], mq["port"], name = hosts[st.broker]
-        mq["hosts"] = None
-        self.log("node: broker %d of %d, %s:%d" % (st.broker + 1, n, mq["host"], mq["port"]))
-        return n, name
-
-    def route(self):
-        """Wi-Fi up (node.netpath: from what the last wake kept); the route to the broker."""
-        from node.netpath import Route
-        route = Route(self.board, self.netcache, self.cfg["wifi"], self.opt, self.stale)
-        route.up()
-        return route
-
     def release_ring(self):
         # The ring buffer keeps no file open: its object and code go, and come back when
         # the ledger needs them again (a few small reads).
@@ -298,34 +152,6 @@ class Node:
             doc += (', "commands": "refused: let %s read %s# in the broker\'s ACL"'
                     % (self.cfg["mqtt"]["user"] or self.cfg["mqtt"]["client_id"], self.cmd_prefix))
         return doc + "}"
-
-    def subscribe(self):
-        """The command subscription, once the readings are delivered (so that a broker that
-        refuses it, or hangs up on it, holds none back); after a refusal, asked again on a slow
-        schedule (1 h, doubling to a day), not every wake. False: the broker hung up on it."""
-        st = self.state
-        now = self.board.unix_time()
-        if st.subscribed or now < st.sub_retry_at:
-            return True
-        try:
-            self.client.subscribe(self.cmd_prefix + "#", qos=1)
-        except (MQTTException, OSError) as e:
-            # SUBACK 0x80; or a broker that closes the connection instead (RabbitMQ), which a
-            # connection that just broke looks like once: a refusal the second time in a row.
-            hung_up = isinstance(e, OSError)
-            st.sub_refusals = min(st.sub_refusals + 1, 255)
-            if hung_up and st.sub_refusals < 2:
-                self.log("node: the connection closed on the command subscription (%s): asked "
-                         "again next wake" % e)
-                return False
-            st.sub_retry_at = now + min(86400, 3600 << min(st.sub_refusals - 1 - hung_up, 5))
-            self.log("node: the broker refused the command subscription %s# (%s): commands "
-                     "will not arrive until its ACL lets this device read them; asked again "
-                     "in %d s" % (self.cmd_prefix, e, st.sub_retry_at - now))
-            return not hung_up          # False: the connection is gone
-        st.subscribed = 1
-        st.sub_refusals = st.sub_retry_at = 0
-        return True
 
     def _on_message(self, topic, msg):
         # False: not taken, so not acknowledged: the broker sends it again next time.
@@ -377,54 +203,15 @@ class Node:
         def first():
             chunk.extend(self.ledger.first(w))
             return [rec for _, rec in chunk] or rest[:w]
-        self.connect(first, keepalive)
+        from node.connect import connect
+        connect(self, first, keepalive)
+        connect = None
+        _unload("connect")              # connected: its code goes, its RAM to the flush
         self.ledger.flush(self.send, w, chunk)
         if rest and not all(self.send(rest)):
             # The broker stopped answering: waiting again for commands would only double the
             # time awake. What it did not acknowledge is kept (wake -> keep).
             raise OSError("the broker did not acknowledge the new readings in time")
-
-    def drain_commands(self):
-        """Take the commands the broker queued while the node slept (they all arrive before
-        the answer to a PINGREQ sent after CONNECT), answer each, then acknowledge them."""
-        c = self.client
-        self._round_trip()
-        if self._commands:
-            from node import commands
-            reply = self.cfg["mqtt"]["topic_prefix"] + "/reply"
-            st = self.state
-            while self._commands:
-                # One at a time, each answered: none can stop the next, or the wake.
-                name, msg = self._commands.pop(0)
-                ok, answer = commands.handle(self, name, msg)
-                if not ok:
-                    st.refused = min(st.refused + 1, 65535)
-                self.log("node: command %s -> %s" % (name, answer))
-                c.publish(reply, answer)
-            _unload("commands")
-        self._room = _COMMANDS
-        if c.ack_held():
-            self._acked = True          # the wake ends with disconnect(linger=True)
-
-    def _round_trip(self):
-        # Until PINGRESP, or the timeout between two packets, or 32 packets.
-        c = self.client
-        c.ping()
-        for _ in range(32):
-            if c.wait_msg(self.cfg["mqtt"]["timeout"]) is None:
-                break
-
-    def publish_stats(self, now):
-        st = self.state
-        every = self.opt["stats_every_s"]
-        if not (self.stats_due or (every and now - st.stats_t >= every)):
-            return
-        from node import stats
-        doc = stats.document(st, self.cfg, self.ledger.waiting(), self.board.free_heap(), now)
-        _unload("stats")
-        self.client.publish(self.cfg["mqtt"]["topic_prefix"] + "/stats", doc, True)
-        st.stats_t = now
-        self.stats_due = False
 
     def _feed(self):
         if self.wdt:
@@ -440,7 +227,8 @@ class Node:
             # After a power loss the clock starts at the epoch: set it before the readings
             # get their time (connect() says why if it cannot be set).
             try:
-                self.route()
+                from node.connect import route
+                route(self)
                 self.ensure_clock()
             except OSError as e:
                 self.log("node: %s" % e)
@@ -453,12 +241,13 @@ class Node:
                 self.deliver(rest, self.keepalive(stay))
                 self.release_ring()        # delivered: its RAM goes to commands and stats
                 st.attempt = 0
-                if self.subscribe():
-                    self.drain_commands()
-                    self.publish_stats(self.board.unix_time())
-                    _discovery(self)
+                from node import session
+                if session.subscribe(self):
+                    session.drain_commands(self)
+                    session.publish_stats(self, self.board.unix_time())
+                    session.discovery(self)
                     if stay:
-                        return self.stay_connected()
+                        return session.stay_connected(self)
                     self.client.publish(self.t_status, self.status("sleeping", self.next_wake()),
                                         retain=True)
                     self.client.disconnect(self._acked)
@@ -483,28 +272,6 @@ class Node:
         # Connected and idle: readings are the traffic, so the broker should give the node
         # an interval plus a margin before it calls it dead (it waits 1.5 x keepalive).
         return min(65535, self.interval + max(10, self.interval // 2))
-
-    def stay_connected(self):
-        """Readings every interval over one connection; returns (to deep sleep) when it breaks."""
-        st, c, board = self.state, self.client, self.board
-        while True:
-            self.save()
-            left = (st.read_at - board.unix_time()) * 1000
-            while left > 0:
-                c.check_msg()               # commands, PINGRESP; PINGREQ when due
-                self._feed()
-                if self._commands:
-                    self.drain_commands()
-                board.idle(min(left, max(100, c.keepalive * 250)))
-                left = (st.read_at - board.unix_time()) * 1000
-            new = self.take_readings(board.unix_time())
-            self.ledger.take(new)
-            self.save()
-            flags = self.send(new)
-            self.ledger.settle()
-            if not all(flags):
-                raise OSError("the broker did not acknowledge a reading in time")
-            self.publish_stats(board.unix_time())
 
     def next_wake(self):
         st = self.state

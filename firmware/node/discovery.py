@@ -155,7 +155,8 @@ def announce(node, k):
         # The next wake, with nothing to flush, has more heap.
         node.log("node: Home Assistant discovery: no room in this wake's heap, next wake")
         return
-    node._round_trip()
+    from node.session import round_trip
+    round_trip(node)
     if c._ping_at is not None:
         raise OSError("the broker did not answer after the discovery configs in time")
     import os

@@ -1,9 +1,10 @@
-# Run under MicroPython (the unix port), not pytest: the node's own connect (node.app's
-# Node.connect: TLS context, handshake, CONNECT) attempted once per line read from stdin, in
-# one process, so that a test can cut the connection at a thousand places without starting a
-# wake for each (a Node connects once, as a wake does: a new one for each attempt). Prints one JSON line per attempt: {"ok": bool, "error": the exception's
-# type, "message": its text, "ms": how long the attempt took}. The device bundle is $NODE_DIR,
-# the board's files $NODE_SIM (firmware/sim/simboard.py).
+# Run under MicroPython (the unix port), not pytest: the node's own connect (node.connect:
+# TLS context, handshake, CONNECT) attempted once per line read from stdin, in one process,
+# so that a test can cut the connection at a thousand places without starting a wake for
+# each (a Node connects once, as a wake does: a new one for each attempt). Prints one JSON
+# line per attempt: {"ok": bool, "error": the exception's type, "message": its text, "ms":
+# how long the attempt took}. The device bundle is $NODE_DIR, the board's files $NODE_SIM
+# (firmware/sim/simboard.py).
 import json
 import sys
 import time
@@ -11,6 +12,7 @@ import time
 from node import board as boards
 from node import config
 from node.app import Node
+from node.connect import connect
 
 board = boards.load()
 while sys.stdin.readline():
@@ -18,7 +20,7 @@ while sys.stdin.readline():
     node = Node(board, config.load(board.bundle_dir()))
     keepalive = node.cfg["mqtt"]["keepalive"]
     try:
-        node.connect(lambda: [], keepalive)
+        connect(node, lambda: [], keepalive)
         node.client.disconnect()
         out = {"ok": True, "error": None, "message": ""}
     except Exception as e:      # what the wake would catch (node.app: failed())
