@@ -99,7 +99,7 @@ def test_wifi_tries_again_after_a_failure_in_the_same_boot():
     # the old failure until the new attempt ends: it must not end the new attempt.
     _air(None, steps=6)
     _wifi_fails(5000)
-    espnetwork.air["ap"] = ("lab", "secret")
+    espnetwork.air["aps"] = [espnetwork.AP("lab", "secret")]
     board.wifi_up(WIFI, 5000)
     assert network.WLAN(network.STA_IF).isconnected()
 

@@ -8,8 +8,10 @@
 #   STAT_CONNECTING while it does, after any reason but those it names: a wrong key that the
 #   AP answers with WPA2's handshake timeout (15, the usual) or 204 never shows as
 #   STAT_WRONG_PASSWORD, which only 202 and 205 give.
+# config(channel=...) sets where the station's next scan starts (refused while it connects,
+# as esp_wifi_set_channel() is); connect() writes a station config whose channel is 0.
 import espnetwork
-from espnetwork import configure, log  # noqa: F401
+from espnetwork import configure, log, wake  # noqa: F401
 from mpargs import at_most, integer
 
 STA_IF = 0
@@ -35,9 +37,9 @@ _NO_AP = (STAT_NO_AP_FOUND, STAT_NO_AP_FOUND_W_COMPATIBLE_SECURITY,
 _sta = {}                          # the driver: one station per chip, as in the port
 
 
-def _boot():
+def _boot(waking):
     _sta.update(started=False, requested=False, connected=False, reason=0, left=0,
-                ssid="", key="")
+                ssid="", key="", bssid=None, scan_start=0)
     espnetwork.settings["pm"] = 1          # ESP-IDF's default power save: WIFI_PS_MIN_MODEM
 
 
@@ -73,18 +75,22 @@ class WLAN(espnetwork.WLAN):
         return _sta["started"]
 
     def connect(self, *args, bssid=None):
-        ssid, key = self.connect_args(args)
-        if args:                   # the port replaces the whole station config
-            _sta.update(ssid=ssid or "", key=key or "")
+        ssid, key = self.connect_args(args, bssid)
+        if args or bssid is not None:     # the port replaces the whole station config
+            _sta.update(ssid=ssid or "", key=key or "", bssid=bssid, scan_start=0)
         if not _sta["started"]:
             raise OSError("Wifi Not Started")
         _sta.update(requested=True, left=espnetwork.air["steps"])
 
     def disconnect(self):
         self.station()
+        log.append(("disconnect",))
         _sta.update(requested=False, left=0)
         if _sta["connected"]:
             _disconnected(_ASSOC_LEAVE)
+
+    def attempting(self):
+        return _sta["started"] and _sta["left"] > 0
 
     def step(self):
         # An attempt in progress (left > 0) moves on by one step.
@@ -93,9 +99,10 @@ class WLAN(espnetwork.WLAN):
         _sta["left"] -= 1
         if _sta["left"]:
             return
-        end = espnetwork.outcome(_sta["ssid"], _sta["key"])
+        end, ap = espnetwork.outcome(_sta["ssid"], _sta["key"], _sta["bssid"])
         if end == "ip":
             _sta.update(connected=True, reason=0)          # IP_EVENT_STA_GOT_IP clears the reason
+            espnetwork.joined(ap)
         else:
             _disconnected(STAT_NO_AP_FOUND if end == "no ap" else espnetwork.air["wrong_key"])
 
@@ -117,4 +124,9 @@ class WLAN(espnetwork.WLAN):
         return reason or STAT_IDLE
 
     def put(self, key, value):
+        if key == "channel":
+            if self.attempting():
+                raise OSError("Wi-Fi Internal State Error")     # esp_wifi_set_channel()
+            _sta["scan_start"] = espnetwork.station["channel"] = integer(value)
+            return
         super().put(key, integer(value) if key == "pm" else value)
