@@ -4,8 +4,9 @@
 # authenticated, then the MQTT client and CONNECT with the first window of readings in the
 # same flight. What only a connection needs (Wi-Fi and TLS settings, the broker list, the
 # TLS context and its module) goes as soon as it is used, its RAM to the handshake and the
-# flush; the MQTT client's code loads only once the TLS handshake is done (on an ESP8266,
-# axTLS takes its memory from the same heap).
+# flush. On axTLS (ESP8266), which takes its memory from the same heap, the MQTT client's code
+# loads only once the TLS handshake is done; on mbedtls (ESP32), whose memory is elsewhere,
+# before it, while the heap is whole.
 import gc
 import time
 
@@ -46,6 +47,10 @@ def connect(node, first, keepalive):
     node.cfg["wifi"] = None
     node.cfg["tls"] = {"mode": tls["mode"], "cert": tls["cert"], "key": tls["key"]}
     tls = None
+    if ctx and not ctx.axtls:
+        # mbedtls takes its memory outside this heap: the client's code loads now, while the
+        # heap is whole (on axTLS only once the handshake is done, below).
+        from node.mqtt.client import MQTTClient  # noqa: F401
     if ctx:
         ctx.until = None if node.interval < node.opt["stay_connected_below_s"] else until
         if name:

@@ -32,6 +32,7 @@
 # and malformed Certificate messages, and checks the pins.
 import gc
 import hashlib
+import select
 import time
 from micropython import const
 
@@ -62,6 +63,13 @@ def make_context(tls_cfg, base_dir):
         node.__dict__.pop("tlsmake", None)
 
 
+def _pending(tsock):
+    # mbedtls holds bytes it decrypted and did not hand out (the TLS socket's poll says so).
+    p = select.poll()
+    p.register(tsock, select.POLLIN)
+    return bool(p.poll(0))
+
+
 class Context:
     """wrap_socket(sock, server_hostname=...) that authenticates the broker or raises TLSError
     (OSError ETIMEDOUT past the handshake's deadline).
@@ -82,9 +90,11 @@ class Context:
         self.leaf = None            # the leaf's first bytes (mbedtls), to explain a refusal
         self.fingerprint = None     # the leaf's SHA-256 (mbedtls, pin mode)
         self.key_fingerprint = None     # its public key's SHA-256 (mbedtls, pin mode)
-        # axTLS checks nothing of what the broker sends: the guard reads the handshake in
-        # every mode (TLS 1.2 at least, no renegotiation, a well-formed Certificate message).
-        self._watch = not callback
+        # axTLS (no verify callback) checks nothing of what the broker sends: the guard reads
+        # the handshake in every mode (TLS 1.2 at least, no renegotiation, a well-formed
+        # Certificate message). It also takes its memory from the GC heap: a caller should
+        # load nothing before a handshake that can wait until after it.
+        self.axtls = not callback
         if callback and mode != "insecure":
             ctx.verify_callback = self._verify
 
@@ -92,7 +102,7 @@ class Context:
         """No more connections from this context (a wake makes one): the TLS library lets go
         of the verify callback, and with it of this object and its module's code (mbedtls;
         on axTLS there is no callback)."""
-        if not self._watch:
+        if not self.axtls:
             self._ctx.verify_callback = None
 
     def _verify(self, cert, depth):
@@ -116,7 +126,7 @@ class Context:
     def _pinned(self, watch):
         if self.pins is None:
             return True
-        if self._watch:
+        if self.axtls:
             return watch.verified
         return self.fingerprint in self.pins or (self.key_fingerprint is not None
                                                  and self.key_fingerprint in self.key_pins)
@@ -128,7 +138,7 @@ class Context:
                   "the path can read the MQTT password; use \"ca\" or \"pin\"")
         self.leaf = self.fingerprint = self.key_fingerprint = None
         deadline = time.ticks_add(time.ticks_ms(), self.handshake_ms)
-        if self._watch:
+        if self.axtls:
             from node.tlsguard import Guard
             watch = Guard(sock, self.pins, self.key_pins, self.max_certs, self.max_cert_bytes,
                           deadline, self.timeout)
@@ -149,18 +159,24 @@ class Context:
             tsock.close()
             from node.tlsexplain import explain
             raise explain(self, None, watch, name)
-        if self._watch and watch.readable(0):
-            # A broker says nothing before CONNECT: what came after its Finished is a
-            # HelloRequest (renegotiation) or worse. Read through the guard, which refuses it.
-            tsock.setblocking(False)
+        mbed = not self.axtls
+        if mbed:
+            watch.seal()
+        if watch.readable(0) or (mbed and _pending(tsock)):
+            # A broker says nothing before CONNECT: what came after its Finished is read
+            # through the stream, which refuses a HelloRequest (renegotiation). On axTLS
+            # anything is refused; on mbedtls a TLS 1.3 session ticket is read and is no data.
+            watch.settimeout(0)
             try:
-                tsock.read(1)
+                got = tsock.read(1)
             except OSError:
-                pass
-            tsock.close()
-            from node.tlsexplain import explain
-            raise explain(self, OSError(_EPROTO, "TLS: broker %s sent data after its handshake, "
-                                        "before CONNECT: an MQTT broker does not" % name),
-                          watch, name)
+                got = b"?"
+            if not mbed or got or watch.asked:
+                tsock.close()
+                from node.tlsexplain import explain
+                raise explain(self, OSError(_EPROTO, "TLS: broker %s sent data after its "
+                                            "handshake, before CONNECT: an MQTT broker does "
+                                            "not" % name), watch, name)
+            watch.settimeout(self.timeout)
         watch.deadline = self.until
         return tsock

@@ -105,6 +105,11 @@ def explain(ctx, exc, watch, name):
                         "(TLS 1.3 or session resumption), so pin mode cannot check it: let the "
                         "broker accept a full TLS 1.2 handshake (Mosquitto: tls_version "
                         "tlsv1.2), or use tls.mode \"ca\" on a board that can" % name)
+    if watch.asked:
+        # mbedtls' stream, sealed after the handshake (node.tlsstream.Deadline.seal)
+        return TLSError("TLS: broker %s: after its handshake it sent what the TLS library "
+                        "answered with an alert: %s; or a record it could not read"
+                        % (name, _REFUSALS["renegotiation"]))
     if watch.timed_out:
         return OSError(_ETIMEDOUT, "TLS: broker %s: the handshake took longer than "
                        "tls.handshake_s (%d s) and was cut: a slow or stalled network, or "

@@ -8,7 +8,9 @@ import time
 from micropython import const
 
 _EAGAIN = const(11)
+_EPROTO = const(71)
 _ETIMEDOUT = const(110)
+_ALERT = const(21)               # a TLS record's type
 _POLL = const(3)                 # the stream protocol's ioctl requests
 _CLOSE = const(4)
 
@@ -18,7 +20,7 @@ class Deadline(io.IOBase):
     whole handshake and then on the connection: a server that trickles or stalls cannot hold
     a battery node awake. Errors go back to the TLS library as negative errno values: an
     exception would unwind through its C code and leak its buffers. node.tlsguard adds what
-    pin mode on axTLS needs."""
+    pin mode on axTLS needs; seal() what mbedtls needs once the handshake is done."""
 
     def __init__(self, sock, deadline=None, timeout=None):
         self._sock = sock
@@ -26,6 +28,16 @@ class Deadline(io.IOBase):
         self._timeout = timeout      # the socket's own timeout (s) as set, None: it waits
         self.deadline = deadline
         self.timed_out = False
+        self._settled = False        # seal(): the handshake is done
+        self.asked = False           # sealed, the TLS library answered the server with an alert
+
+    def seal(self):
+        """The handshake is done (mbedtls). mbedtls reads a HelloRequest itself and answers it
+        with a no_renegotiation alert, then goes on; MicroPython's mbedtls sends no alert
+        otherwise (not even close_notify), so from here on an alert it writes answers
+        something the server should not have sent (a request to renegotiate, or a record it
+        could not read): it is not sent, and the connection ends (asked)."""
+        self._settled = True
 
     def _left(self):
         # ms to the deadline (None: none); past it, timed_out.
@@ -81,6 +93,11 @@ class Deadline(io.IOBase):
         self._left()
         if self.timed_out:
             return -_ETIMEDOUT
+        if (self._settled and len(buf) > 5 and buf[0] == _ALERT
+                and (buf[3] << 8 | buf[4]) == len(buf) - 5):      # one whole alert record
+            self.asked = True                # see seal()
+            return -_EPROTO
+
         try:
             return self._sock.write(buf)
         except OSError as e:

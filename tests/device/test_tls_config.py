@@ -56,6 +56,7 @@ class Watch:
         self.refused = None
         self.detail = 0
         self.timed_out = False
+        self.asked = False
         self.fingerprint = None
         self.key_fingerprint = None
         self.cert_requested = False
