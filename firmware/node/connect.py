@@ -46,7 +46,7 @@ def connect(node, first, keepalive):
     tls = node.cfg["tls"]
     node.cfg["wifi"] = None
     node.cfg["tls"] = {"mode": tls["mode"], "cert": tls["cert"], "key": tls["key"]}
-    tls = None
+    tls = None                         # (the whole section's RAM goes to the handshake)
     if ctx and not ctx.axtls:
         # mbedtls takes its memory outside this heap: the client's code loads now, while the
         # heap is whole (on axTLS only once the handshake is done, below).
@@ -101,6 +101,7 @@ def connect(node, first, keepalive):
         st.subscribed = 1
     c.publish(node.t_status, node.status("online"), retain=True)
 
+
 def _tls(raw, addr, mq, ctx):
     """TLS over raw, the TCP connection to the broker (at addr), with the broker
     authenticated: (raw, the socket to speak MQTT on), for the MQTT client's connect()."""
@@ -117,6 +118,7 @@ def _tls(raw, addr, mq, ctx):
         raise
     ctx.close()
     return raw, sock
+
 
 def _pick_broker(node):
     """mqtt.host/port (and the name the TLS context checks) become the broker of
@@ -135,9 +137,10 @@ def _pick_broker(node):
     node.log("node: broker %d of %d, %s:%d" % (st.broker + 1, n, mq["host"], mq["port"]))
     return n, name
 
+
 def route(node):
     """Wi-Fi up (node.netpath: from what the last wake kept); the route to the broker."""
     from node.netpath import Route
-    route = Route(node.board, node.netcache, node.cfg["wifi"], node.opt, node.stale)
-    route.up()
-    return route
+    way = Route(node.board, node.netcache, node.cfg["wifi"], node.opt, node.stale)
+    way.up()
+    return way

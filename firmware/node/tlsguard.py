@@ -1,6 +1,6 @@
 # The record layer of a TLS connection, read as it passes between the TCP socket and the TLS
-# library (node.tlsstream.Deadline: the socket as the library's stream, with a deadline): pin mode on
-# a TLS library that cannot check a certificate itself (axTLS, on the ESP8266), and for
+# library (node.tlsstream.Deadline: the socket as the library's stream, with a deadline): pin
+# mode on a TLS library that cannot check a certificate itself (axTLS, on the ESP8266), and for
 # node.tlsexplain a look at why a handshake failed.
 # - TLS below 1.2 refused (a ServerHello choosing 1.0 or 1.1: axTLS accepts them), and
 #   renegotiation refused in both directions: a HelloRequest in clear, a handshake record from
