@@ -26,10 +26,27 @@ def find_mosquitto() -> str:
     return found
 
 
+def free_ports(count, host="127.0.0.1") -> list:
+    """count distinct free TCP ports. Their sockets stay open until all are picked: one at a
+    time, the system may hand out a port it just gave back (two listeners of one broker on one
+    port)."""
+    socks, ports = [], []
+    try:
+        while len(ports) < count:
+            s = socket.socket()
+            socks.append(s)
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+            if port not in ports:
+                ports.append(port)
+        return ports
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port(host="127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return free_ports(1, host)[0]
 
 
 def port_is_free(port, host="127.0.0.1") -> bool:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from .process import free_port
+from .process import free_port, free_ports
 
 BIN = Path(os.environ.get("RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 INSTALL = ("install it: `sudo apt-get install rabbitmq-server` (Debian's package brings the MQTT "
@@ -56,7 +56,7 @@ class RabbitNode:
     def __init__(self, home: Home, workdir: Path, name: str, conf_file: Path, plugins_file: Path):
         self.home, self.workdir, self.name = home, Path(workdir), f"{name}@localhost"
         self.conf_file, self.plugins_file = Path(conf_file), Path(plugins_file)
-        self.dist_port, self.ctl_port = free_port(), free_port()
+        self.dist_port, self.ctl_port = free_ports(2)
         self.proc = None
         self.workdir.mkdir(parents=True, exist_ok=True)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..broker import acl, passwd
-from ..broker.process import Mosquitto, free_port
+from ..broker.process import Mosquitto, free_ports
 from ..broker.conf import BrokerConfig
 from ..pki import Pki
 
@@ -67,9 +67,12 @@ def prepare(workdir: Path, pki: Pki, *, devices=(), monitors=(), users=None, tls
     workdir.mkdir(parents=True, exist_ok=True)
     all_users = {name: secrets.token_urlsafe(16) for name in list(devices) + list(monitors)}
     all_users.update(users or {})
+    ports = free_ports(2)
+    if tls_port in ports:
+        ports.remove(tls_port)
     config = BrokerConfig(
-        tls_port=tls_port or free_port(),
-        plain_port=free_port() if plain else None,
+        tls_port=tls_port or ports[0],
+        plain_port=ports[-1] if plain else None,
         bind_address="127.0.0.1",
         cafile=pki.ca_cert.resolve(),
         certfile=Path(certfile or pki.broker_cert).resolve(),

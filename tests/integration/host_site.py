@@ -82,7 +82,7 @@ class Site:
         loopback plain listener), unix devices and monitors."""
         self.ok("certs", "ca")
         self.ok("certs", "broker", "--dns", "localhost", "--ip", "127.0.0.1", "--key-type", broker_key)
-        self.tls_port, self.plain_port = mosq.free_port(), mosq.free_port()
+        self.tls_port, self.plain_port = mosq.free_ports(2)
         self.ok("broker", "config", "--port", self.tls_port, "--dev", "--plain-port", self.plain_port,
                 *(["--mtls"] if mtls else []))
         for d in devices:
