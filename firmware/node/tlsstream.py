@@ -97,7 +97,6 @@ class Deadline(io.IOBase):
                 and (buf[3] << 8 | buf[4]) == len(buf) - 5):      # one whole alert record
             self.asked = True                # see seal()
             return -_EPROTO
-
         try:
             return self._sock.write(buf)
         except OSError as e:

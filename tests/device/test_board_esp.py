@@ -12,22 +12,20 @@ _FAKES = os.getenv("DEVICE_TEST_DIR") + "/fakes"
 sys.path[:0] = [_FAKES + "/" + PORT, _FAKES]
 
 import esp  # noqa: E402  (the port's fake)
+import espboard  # noqa: E402
 import espnetwork  # noqa: E402
 import machine  # noqa: E402
 import network  # noqa: E402
 from mptest import eq, raises  # noqa: E402
 
-__import__("node.board." + PORT)
-board = sys.modules["node.board." + PORT]
+board = espboard.adapter(PORT)
 
 WIFI = {"ssid": "lab", "password": "secret"}
 
 
 def _air(ap, steps=2, wrong_key=15):
     """A board that just started, with this access point in range (see espnetwork.configure)."""
-    import node.board.espcommon as common
-    espnetwork.configure(ap=ap, steps=steps, wrong_key=wrong_key)
-    common._wlan = None
+    espboard.start(ap=ap, steps=steps, wrong_key=wrong_key)
 
 
 def _wifi_fails(timeout_ms):

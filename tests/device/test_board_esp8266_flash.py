@@ -9,54 +9,32 @@ PORTS = "esp8266"
 _FAKES = os.getenv("DEVICE_TEST_DIR") + "/fakes"
 sys.path[:0] = [_FAKES + "/esp8266", _FAKES]
 
-import espnetwork  # noqa: E402
 import network  # noqa: E402
+from espboard import LEASE_S, T0, WIFI, adapter, calls, first_wake, wake  # noqa: E402
 from espnetwork import AP  # noqa: E402
 from mptest import eq  # noqa: E402
-from node.board import esp8266 as board  # noqa: E402
 
-WIFI = {"ssid": "lab", "password": "secret", "static": None}
-LEASE_S = 3600
-T0 = 1767225600
+board = adapter("esp8266")
 NEAR = AP("lab", "secret", b"\x02\x00\x00\x00\x00\x02", 1, -50)
 
 
-def _wake():
-    import node.board.espcommon as common
-    espnetwork.wake()
-    common._wlan = None
-
-
-def _first_wake():
-    import node.board.espcommon as common
-    espnetwork.configure(aps=[NEAR])
-    common._wlan = None
-    cache = bytearray(40)
-    eq(board.wifi_up(WIFI, 5000, cache, T0, LEASE_S), "scan", "path")
-    return cache
-
-
-def _calls(name):
-    return [c for c in espnetwork.log if c[0] == name]
-
-
 def test_only_the_first_wake_writes_flash():
-    cache = _first_wake()
+    cache = first_wake(board, [NEAR])
     assert network.flash["writes"] >= 1     # the first wake saved the mode and the config
     for minute in range(1, 4):
-        _wake()                              # the SDK is joining its saved config
+        wake()                              # the SDK is joining its saved config
         eq(board.wifi_up(WIFI, 5000, cache, T0 + 60 * minute, LEASE_S), "fast", "path")
-        eq(_calls("connect") + _calls("active"), [], "connect() and active() calls")
+        eq(calls("connect") + calls("active"), [], "connect() and active() calls")
         eq(network.flash["writes"], 0, "flash writes in a usual wake")
 
 
 def test_a_saved_config_for_another_ssid_is_replaced_once():
-    cache = _first_wake()
+    cache = first_wake(board, [NEAR])
     network.flash["config"] = ("old-net", "pw", None)
-    _wake()
+    wake()
     board.wifi_up(WIFI, 5000, cache, T0 + 60, LEASE_S)
-    eq(_calls("connect"), [("connect", "lab", NEAR.bssid)], "connect with the kept BSSID")
+    eq(calls("connect"), [("connect", "lab", NEAR.bssid)], "connect with the kept BSSID")
     eq(network.flash["config"], ("lab", "secret", NEAR.bssid), "saved config")
-    _wake()
+    wake()
     board.wifi_up(WIFI, 5000, cache, T0 + 120, LEASE_S)
     eq(network.flash["writes"], 0, "flash writes the wake after")

@@ -11,53 +11,22 @@ sys.path[:0] = [_FAKES + "/" + PORT, _FAKES]
 
 import espnetwork  # noqa: E402
 import network  # noqa: E402
+from espboard import LEASE_S, T0, WIFI, adapter, calls, first_wake, start, wake  # noqa: E402
 from espnetwork import AP  # noqa: E402
 from mptest import eq  # noqa: E402
 from node import netcache  # noqa: E402
 
-__import__("node.board." + PORT)
-board = sys.modules["node.board." + PORT]
-
-WIFI = {"ssid": "lab", "password": "secret", "static": None}
-LEASE_S = 3600
-T0 = 1767225600
+board = adapter(PORT)
 OLD = AP("lab", "secret", b"\x02\x00\x00\x00\x00\x01", 6, -70)
 NEAR = AP("lab", "secret", b"\x02\x00\x00\x00\x00\x02", 1, -50)
 MOVED = AP("lab", "secret", b"\x02\x00\x00\x00\x00\x09", 11, -55)
 
 
-def _start(aps):
-    """A board that just started (nothing kept) in this air."""
-    import node.board.espcommon as common
-    espnetwork.configure(aps=aps)
-    common._wlan = None
-
-
-def _first_wake(aps):
-    """A board's first wake: nothing kept; returns the cache it filled."""
-    _start(aps)
-    cache = bytearray(40)
-    eq(board.wifi_up(WIFI, 5000, cache, T0, LEASE_S), "scan", "path")
-    return cache
-
-
-def _wake():
-    """Deep sleep and a wake: the radio starts over (the SDK's flash stays), and so does the
-    adapter."""
-    import node.board.espcommon as common
-    espnetwork.wake()
-    common._wlan = None
-
-
-def _calls(name):
-    return [c for c in espnetwork.log if c[0] == name]
-
-
 def test_first_wake_scans_joins_the_strongest_ap_by_bssid_and_keeps_it():
-    cache = _first_wake([OLD, NEAR])
-    eq(_calls("scan"), [("scan",)], "scans")
+    cache = first_wake(board, [OLD, NEAR])
+    eq(calls("scan"), [("scan",)], "scans")
     # connect(ssid, key, bssid=<6 bytes>) to the strongest of the SSID
-    eq(_calls("connect"), [("connect", "lab", NEAR.bssid)], "connect")
+    eq(calls("connect"), [("connect", "lab", NEAR.bssid)], "connect")
     eq(netcache.ap(cache, "lab"), (NEAR.bssid, 1), "kept")
     eq(netcache.ipconfig(cache, "lab", T0 + 60, LEASE_S), espnetwork.LEASE, "lease kept")
     # nothing kept for another network
@@ -65,8 +34,8 @@ def test_first_wake_scans_joins_the_strongest_ap_by_bssid_and_keeps_it():
 
 
 def test_the_usual_wake_joins_the_kept_ap_with_the_kept_ifconfig():
-    cache = _first_wake([NEAR])
-    _wake()
+    cache = first_wake(board, [NEAR])
+    wake()
     eq(board.wifi_up(WIFI, 5000, cache, T0 + 300, LEASE_S), "fast", "path")
     if PORT == "esp32":
         # The IP configuration as one 4-tuple, the channel before connect() (it is refused
@@ -83,38 +52,38 @@ def test_the_usual_wake_joins_the_kept_ap_with_the_kept_ifconfig():
 
 
 def test_each_usual_wake_joins_from_what_was_kept():
-    cache = _first_wake([NEAR])
+    cache = first_wake(board, [NEAR])
     for minute in range(1, 4):
-        _wake()
+        wake()
         eq(board.wifi_up(WIFI, 5000, cache, T0 + 60 * minute, LEASE_S), "fast", "path")
         # The ESP8266's SDK joins its saved config by itself; an ESP32 keeps its station
         # config in RAM only, so each wake asks for the kept BSSID again.
-        eq(_calls("connect"), [] if PORT == "esp8266" else [("connect", "lab", NEAR.bssid)],
+        eq(calls("connect"), [] if PORT == "esp8266" else [("connect", "lab", NEAR.bssid)],
            "connect() calls")
-        eq(_calls("scan"), [], "scans")
+        eq(calls("scan"), [], "scans")
 
 
 def test_an_ap_that_moved_falls_back_to_a_scan_and_dhcp_in_the_same_wake():
-    cache = _first_wake([NEAR])
+    cache = first_wake(board, [NEAR])
     espnetwork.air["aps"] = [MOVED]     # another access point (BSSID) on another channel
-    _wake()
+    wake()
     eq(board.wifi_up(WIFI, 5000, cache, T0 + 60, LEASE_S), "scan", "path")
     names = [c[0] for c in espnetwork.log]
     # the kept configuration was tried, then DHCP again, a scan, the new BSSID
     assert names.index("ifconfig") < names.index("ipconfig") < names.index("scan"), espnetwork.log
-    eq(_calls("connect")[-1], ("connect", "lab", MOVED.bssid), "connect")
+    eq(calls("connect")[-1], ("connect", "lab", MOVED.bssid), "connect")
     eq(netcache.ap(cache, "lab"), (MOVED.bssid, 11), "kept")
-    _wake()
+    wake()
     eq(board.wifi_up(WIFI, 5000, cache, T0 + 120, LEASE_S), "fast", "recovered")
 
 
 def test_a_lease_in_its_second_half_is_renewed_by_dhcp():
-    cache = _first_wake([NEAR])
-    _wake()
+    cache = first_wake(board, [NEAR])
+    wake()
     later = T0 + LEASE_S // 2
     eq(board.wifi_up(WIFI, 5000, cache, later, LEASE_S), "fast", "path")
-    eq(_calls("ifconfig"), [], "no static configuration")
-    eq(_calls("scan"), [], "the AP is kept")
+    eq(calls("ifconfig"), [], "no static configuration")
+    eq(calls("scan"), [], "the AP is kept")
     # renewed: young again
     eq(netcache.ipconfig(cache, "lab", later + 60, LEASE_S), espnetwork.LEASE, "renewed")
 
@@ -122,19 +91,19 @@ def test_a_lease_in_its_second_half_is_renewed_by_dhcp():
 def test_a_fixed_static_ip_from_the_config_is_set_on_every_path_and_dhcp_never_runs():
     fixed = ["192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1"]
     wifi = dict(WIFI, static=fixed)
-    _start([NEAR])
+    start(aps=[NEAR])
     cache = bytearray(40)
     board.wifi_up(wifi, 5000, cache, T0, LEASE_S)
-    _wake()
+    wake()
     board.wifi_up(wifi, 5000, cache, T0 + 60, LEASE_S)
-    eq(_calls("ifconfig"), [("ifconfig", tuple(fixed))], "static")
-    eq(_calls("ipconfig"), [], "no DHCP")
+    eq(calls("ifconfig"), [("ifconfig", tuple(fixed))], "static")
+    eq(calls("ipconfig"), [], "no DHCP")
     eq(network.WLAN(network.STA_IF).ifconfig(), tuple(fixed), "configuration")
 
 
 def test_fresh_forgets_what_was_kept_and_scans():
-    cache = _first_wake([NEAR])
-    _wake()
+    cache = first_wake(board, [NEAR])
+    wake()
     board.wifi_up(WIFI, 5000, cache, T0 + 60, LEASE_S)
     eq(board.wifi_up(WIFI, 5000, cache, T0 + 61, LEASE_S, True), "scan", "path")
     assert ("disconnect",) in espnetwork.log and ("ipconfig", "dhcp4", True) in espnetwork.log, \

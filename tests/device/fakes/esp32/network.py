@@ -8,8 +8,8 @@
 #   STAT_CONNECTING while it does, after any reason but those it names: a wrong key that the
 #   AP answers with WPA2's handshake timeout (15, the usual) or 204 never shows as
 #   STAT_WRONG_PASSWORD, which only 202 and 205 give.
-# config(channel=...) sets where the station's next scan starts (refused while it connects,
-# as esp_wifi_set_channel() is); connect() writes a station config whose channel is 0.
+# config(channel=...) sets the station's channel, refused while it connects, as
+# esp_wifi_set_channel() is.
 import espnetwork
 from espnetwork import configure, log, wake  # noqa: F401
 from mpargs import at_most, integer
@@ -39,7 +39,7 @@ _sta = {}                          # the driver: one station per chip, as in the
 
 def _boot(waking):
     _sta.update(started=False, requested=False, connected=False, reason=0, left=0,
-                ssid="", key="", bssid=None, scan_start=0)
+                ssid="", key="", bssid=None)
     espnetwork.settings["pm"] = 1          # ESP-IDF's default power save: WIFI_PS_MIN_MODEM
 
 
@@ -77,7 +77,7 @@ class WLAN(espnetwork.WLAN):
     def connect(self, *args, bssid=None):
         ssid, key = self.connect_args(args, bssid)
         if args or bssid is not None:     # the port replaces the whole station config
-            _sta.update(ssid=ssid or "", key=key or "", bssid=bssid, scan_start=0)
+            _sta.update(ssid=ssid or "", key=key or "", bssid=bssid)
         if not _sta["started"]:
             raise OSError("Wifi Not Started")
         _sta.update(requested=True, left=espnetwork.air["steps"])
@@ -127,6 +127,6 @@ class WLAN(espnetwork.WLAN):
         if key == "channel":
             if self.attempting():
                 raise OSError("Wi-Fi Internal State Error")     # esp_wifi_set_channel()
-            _sta["scan_start"] = espnetwork.station["channel"] = integer(value)
+            espnetwork.station["channel"] = integer(value)
             return
         super().put(key, integer(value) if key == "pm" else value)
