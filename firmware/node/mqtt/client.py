@@ -20,10 +20,10 @@
 #   in their original order; a publish that raised without a window is the caller's again;
 # - PINGREQ goes out when nothing else did for 3/4 of the keepalive (check_msg, wait_msg and
 #   ping_if_due send it), and a PINGRESP overdue by `timeout` drops the connection;
-# - what the broker sends is checked against MQTT 3.1.1 (node.mqtt.packets): a violation is a
-#   ProtocolError (an OSError) and closes the connection; a PUBLISH over max_packet bytes is
-#   read past without allocating it, acknowledged, counted in `oversized` and passed to
-#   on_oversized(topic, size) when that is set;
+# - what the broker sends is checked against MQTT 3.1.1 (node.mqtt.packets and .receive): a
+#   violation is a ProtocolError (an OSError) and closes the connection; a PUBLISH over
+#   max_packet bytes is read past without allocating it, acknowledged, counted in `oversized`
+#   and passed to on_oversized(topic, size) when that is set;
 # - TCP_NODELAY, and what can go out together goes out in one write (up to _FLIGHT bytes).
 #
 # Beyond umqtt (opt-in, so umqtt programs keep their meaning):
@@ -47,18 +47,19 @@
 # Errors: MQTTException (umqtt's) and its MQTTRefused (CONNACK code != 0: args (code, what to
 # do)); OSError for the network, ProtocolError (an OSError) for a broker that broke MQTT 3.1.1;
 # node.tls.TLSError (a ValueError) when the broker could not be authenticated.
-# Small on purpose: a board that loads it as .mpy keeps its code in RAM. Error texts live in
-# node.mqtt.errors, imported only when one is raised; subscribe/unsubscribe in
-# node.mqtt.subscribe and publish_many/wait_acks in node.mqtt.many, imported when first used.
+# Small on purpose: a board that loads it as .mpy keeps its code in RAM. Here is what a
+# program that connects and publishes runs. What only some programs call is loaded the first
+# time one does, and is a method of the class from then on: subscribe, unsubscribe,
+# check_msg, wait_msg, ping, ping_if_due, ack_held and what the broker sends to a subscriber
+# in node.mqtt.receive; publish_many, wait_acks and pending in node.mqtt.many. Error texts
+# live in node.mqtt.errors, imported only when one is raised.
 import time
 from micropython import const
 
 from node.mqtt import MQTTException, MQTTRefused, ProtocolError, link, packets, why  # noqa: F401
 
 _CONNACK = const(0x20)
-_PUBLISH = const(0x30)
 _PUBACK = const(0x40)
-_SUBACK = const(0x90)
 _PINGRESP = const(0xD0)
 _ETIMEDOUT = const(110)
 _ENOTCONN = const(107)
@@ -77,14 +78,18 @@ _E_NOT_CONN = const(17)
 _E_CONNACK = const(18)
 _E_PUBACK = const(19)
 _E_PUBACK_W = const(20)
-_E_PINGRESP = const(22)
 _E_UNKNOWN = const(37)
 _E_EARLY = const(38)
 _E_CONNACK2 = const(39)
-_E_UNASKED = const(40)
 
 
 class MQTTClient:
+    # Rarely changed, so not in every instance's dict until set.
+    cb = on_ack = on_sent = on_oversized = _will = _reply = None
+    oversized = _wait_pid = 0
+    defer_acks = False
+    _held = ()          # with defer_acks: ids of the QoS 1 messages received, not acknowledged
+
     def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
                  ssl=None, timeout=10, window=0, max_packet=4096, early=32, keep=True,
                  socket_factory=None, clock=None):
@@ -109,17 +114,26 @@ class MQTTClient:
         self._factory = socket_factory or link.open_tcp
         self._clock = clock or time
         self.sock = self._raw = None    # None: not connected
-        self.pid = self.oversized = 0
-        self.cb = self.on_ack = self.on_sent = self.on_oversized = self._will = None
         # QoS 1 publishes not yet acknowledged: their ids in send order, and id -> packet.
         # The first _nsent went out on this connection; the first _ever went out at all.
         self._pids = []
         self._pkts = {}
-        self._nsent = self._ever = self._last_tx = self._wait_pid = 0
-        self._ping_at = self._connack = self._reply = self._poll = self._poll_raw = None
+        self._nsent = self._ever = self._last_tx = self.pid = 0
+        self._ping_at = self._connack = self._poll = None
         self._buf = bytearray(4)
-        self.defer_acks = False
-        self._held = []
+
+    def __getattr__(self, name):
+        # Called for an attribute the instance and its class lack: the methods of
+        # node.mqtt.many and node.mqtt.receive (their METHODS), loaded now and set on the
+        # class, so that this is called once per method.
+        if name in ("publish_many", "wait_acks", "pending"):
+            from node.mqtt import many as more
+        else:
+            from node.mqtt import receive as more
+        if name not in more.METHODS:
+            raise AttributeError(name)
+        setattr(MQTTClient, name, getattr(more, name))
+        return getattr(self, name)
 
     def set_callback(self, f):
         self.cb = f
@@ -129,18 +143,6 @@ class MQTTClient:
             raise ValueError(why(_E_WILL_QOS, qos))
         self._will = (packets.check_topic(topic), packets.check_topic(msg, "last will", False),
                       qos, retain)
-
-    def pending(self):
-        """Packet ids of the QoS 1 messages not yet acknowledged, in send order."""
-        return list(self._pids)
-
-    def ack_held(self):
-        """With defer_acks: PUBACK (one write) for the QoS 1 messages received so far; returns
-        how many."""
-        held, self._held = self._held, []
-        if held:
-            self._send(b"".join(packets.with_id(_PUBACK, p) for p in held))
-        return len(held)
 
     # --- connection ---
 
@@ -173,8 +175,7 @@ class MQTTClient:
             raise
         self.sock = sock
         self._raw = raw
-        self._poll_raw = link.poller(raw)
-        self._poll = link.poller(raw, sock) if sock is not raw else self._poll_raw
+        self._poll = link.poller(raw, sock) if sock is not raw else link.poller(raw)
         self._connack = None
         # Built once the handshake is done: it takes no RAM while the TLS library needs it.
         pkt = packets.connect(self.client_id, clean_session, self.keepalive, self.user,
@@ -232,9 +233,9 @@ class MQTTClient:
                     s.close()
                 except OSError:
                     pass
-        self.sock = self._raw = self._poll = self._poll_raw = self._ping_at = None
+        self.sock = self._raw = self._poll = self._ping_at = None
         self._nsent = 0
-        self._held = []             # the broker sends them again on the next connection
+        self._held = ()             # the broker sends them again on the next connection
 
     # --- publishing ---
 
@@ -273,35 +274,18 @@ class MQTTClient:
         self._pkts[pid] = pkt
         if queue:
             return pid
+        self._flush()
         if self.window:
-            self._flush()
             return pid
         try:
-            self._await(pid)
+            # Stop-and-wait: the PUBACK of this one (and of those sent before it) first.
+            deadline = self._after(self.timeout)
+            while pid in self._pkts:
+                self._next(deadline, _E_PUBACK)
         except BaseException:
             self._forget(pid)
             raise
         return pid
-
-    def _await(self, pid):
-        # Stop-and-wait: write what this connection has not seen, wait for pid's PUBACK.
-        self._flush()
-        deadline = self._after(self.timeout)
-        while pid in self._pkts:
-            self._next(deadline, _E_PUBACK)
-
-    def publish_many(self, messages, timeout=None):
-        """QoS 1 publish of each (topic, msg) or (topic, msg, pid, dup) of `messages`, an
-        iterable read lazily, keeping the window full (one write per refill): node.mqtt.many.
-        True once every message is acknowledged; False when `timeout` seconds passed first
-        (what is unacknowledged stays in pending() for the next connect). OSError when the
-        connection breaks."""
-        from node.mqtt.many import publish_many
-        return publish_many(self, messages, timeout)
-
-    def wait_acks(self, timeout=None):
-        """Wait until every QoS 1 message is acknowledged: True, or False after `timeout` s."""
-        return self.publish_many((), timeout)
 
     def _take_pid(self, pid):
         pkts = self._pkts
@@ -327,54 +311,6 @@ class MQTTClient:
                 self._nsent -= 1
             if i < self._ever:
                 self._ever -= 1
-
-    # --- subscriptions (node.mqtt.subscribe: a program pays for them when it subscribes) ---
-
-    def subscribe(self, topic, qos=0):
-        from node.mqtt.subscribe import request
-        return request(self, topic, qos)
-
-    def unsubscribe(self, topic):
-        from node.mqtt.subscribe import request
-        request(self, topic)
-
-    # --- receiving ---
-
-    def check_msg(self):
-        """Handle one packet if one is waiting, else return None at once (umqtt's meaning);
-        sends PINGREQ when due."""
-        self._need()
-        self.ping_if_due()
-        return self._read() if link.ready(self._poll, 0) else None
-
-    def wait_msg(self, timeout=None):
-        """Wait for one packet and handle it; returns its type byte, or None for PINGRESP and
-        when nothing came within `timeout` seconds (default: the client's timeout)."""
-        self._need()
-        head = self._next(self._after(timeout or self.timeout), None, True)
-        return None if head == _PINGRESP else head
-
-    def ping(self):
-        self._send(b"\xc0\x00")
-        if self._ping_at is None:
-            self._ping_at = self._clock.ticks_ms()
-
-    def ping_if_due(self):
-        """Keepalive for idle loops: PINGREQ when nothing went out for 3/4 of the keepalive;
-        OSError (connection closed) when a PINGRESP is overdue. True when it pinged."""
-        if not self.keepalive or self.sock is None:
-            return False
-        clock = self._clock
-        now = clock.ticks_ms()
-        if self._ping_at is not None:
-            if clock.ticks_diff(now, self._ping_at) > self.timeout * 1000:
-                self._close()
-                raise OSError(_ETIMEDOUT, why(_E_PINGRESP, self.timeout))
-            return False
-        if clock.ticks_diff(now, self._last_tx) >= self.keepalive * 750:
-            self.ping()
-            return True
-        return False
 
     # --- the wire ---
 
@@ -431,19 +367,12 @@ class MQTTClient:
             for p in pids[n:end]:
                 pkts[p] = 0
 
-    def _next(self, deadline, error=None, keepalive=False):
+    def _next(self, deadline, error=None):
         # Read and handle one packet: its first byte. When none came by the deadline: None,
         # or with `error` (a text of node.mqtt.errors) the connection is given up as dead.
         clock = self._clock
         while True:
             left = clock.ticks_diff(deadline, clock.ticks_ms())
-            if keepalive and self.keepalive:
-                self.ping_if_due()
-                if self._ping_at is None:
-                    due = self.keepalive * 750 - clock.ticks_diff(clock.ticks_ms(), self._last_tx)
-                else:
-                    due = self.timeout * 1000 + 1 - clock.ticks_diff(clock.ticks_ms(), self._ping_at)
-                left = min(left, max(0, due))
             if link.ready(self._poll, left):
                 return self._read()
             if clock.ticks_diff(deadline, clock.ticks_ms()) <= 0:
@@ -471,27 +400,15 @@ class MQTTClient:
                     self.on_ack(a)
             elif self._connack is None and head != _CONNACK:
                 raise ProtocolError(_E_EARLY, head)
-            elif head & 0xF0 == _PUBLISH:
-                if msg is None:
-                    self.oversized += 1
-                    taken = self.on_oversized(topic, b) is not False if self.on_oversized else True
-                else:
-                    taken = self.cb(topic, msg) is not False if self.cb else True
-                if head & 6:
-                    if not self.defer_acks:
-                        self._send(packets.with_id(_PUBACK, a))
-                    elif taken:
-                        self._held.append(a)
             elif head == _PINGRESP:
                 self._ping_at = None
             elif head == _CONNACK:
                 if self._connack is not None:
                     raise ProtocolError(_E_CONNACK2)
                 self._connack = (a, b)
-            else:                               # SUBACK, UNSUBACK
-                if a != self._wait_pid or self._reply is not None:
-                    raise ProtocolError(_E_UNASKED, "SUBACK" if head == _SUBACK else "UNSUBACK", a)
-                self._reply = b if head == _SUBACK else 0
+            else:                               # PUBLISH, SUBACK, UNSUBACK
+                from node.mqtt.receive import incoming
+                incoming(self, head, a, b, topic, msg)
             return head
         except BaseException:
             self._close()

@@ -1,18 +1,24 @@
-# QoS 1 publishes that keep the in-flight window full, one write per refill, for
-# node.mqtt.client (its publish_many() and wait_acks() call in here): a program that publishes
-# one message at a time keeps none of this in RAM.
+# QoS 1 publishes that keep the in-flight window full, one write per refill, and the wait for
+# their PUBACKs. These functions become methods of node.mqtt.client.MQTTClient the first time
+# a program calls one: a program that publishes one message at a time keeps none of this in
+# RAM.
 from micropython import const
 
 from node.mqtt import link, packets
 
 _E_PUBACK = const(19)
 
+METHODS = ("publish_many", "wait_acks", "pending")
+
 
 def publish_many(c, messages, timeout=None):
-    """QoS 1 publish of each (topic, msg) or (topic, msg, pid, dup) of `messages` on client c,
-    an iterable read lazily, keeping its window full; True once every message is
-    acknowledged, False when `timeout` seconds passed first."""
+    """QoS 1 publish of each (topic, msg) or (topic, msg, pid, dup) of `messages`, an
+    iterable read lazily, keeping the window full (one write per refill). True once every
+    message is acknowledged; False when `timeout` seconds passed first (what is
+    unacknowledged stays in pending() for the next connect). OSError when the connection
+    breaks."""
     c._need()
+    tcp = link.poller(c._raw)       # to drain the acks already here: the TCP socket alone
     clock = c._clock
     deadline = None if timeout is None else c._after(timeout)
     window = c.window or 1
@@ -57,6 +63,16 @@ def publish_many(c, messages, timeout=None):
             limit = deadline
         if c._next(limit, None if limit is deadline else _E_PUBACK) is None:
             return False
-        while pids and link.ready(c._poll_raw, 0):
+        while pids and link.ready(tcp, 0):
             c._read()
 
+
+
+def wait_acks(c, timeout=None):
+    """Wait until every QoS 1 message is acknowledged: True, or False after `timeout` s."""
+    return c.publish_many((), timeout)
+
+
+def pending(c):
+    """Packet ids of the QoS 1 messages not yet acknowledged, in send order."""
+    return list(c._pids)

@@ -1,5 +1,7 @@
-# MQTT 3.1.1 packets: building what the client sends, parsing what the broker sends, and the
-# errors both raise. No sockets here (node.mqtt.link) and no session (node.mqtt.client).
+# MQTT 3.1.1 packets: building what the client sends, parsing what the broker sends. No
+# sockets here (node.mqtt.link) and no session (node.mqtt.client). What only a client that
+# receives needs, PUBACK, SUBSCRIBE and UNSUBSCRIBE built and the rest of an incoming PUBLISH
+# read, is node.mqtt.receive's, imported when first used.
 #
 # Rules kept (MQTT 3.1.1, chapters 2 and 3): the remaining length takes 1 to 4 bytes (a fifth
 # is malformed); a topic to publish to is not empty and has no wildcard and no NUL; strings are
@@ -30,10 +32,6 @@ _E_TOO_LONG = const(12)
 _E_TOPIC = const(13)
 _E_PACKET = const(14)
 _E_LEN5 = const(27)
-_E_PUB_QOS2 = const(28)
-_E_SHORT = const(29)
-_E_PAST = const(30)
-_E_PID0 = const(31)
 _E_BIG = const(32)
 _E_TYPE = const(33)
 _E_LENGTH = const(34)
@@ -66,8 +64,8 @@ def start(first, n):
     return pkt
 
 
-def _add(pkt, s, prefix=True):
-    # a string (with its 16-bit length) or a 16-bit number (prefix False: s is an int)
+def add(pkt, s, prefix=True):
+    """Append to pkt a string with its 16-bit length, or (prefix False) the 16-bit number s."""
     n = len(s) if prefix else s
     pkt.append(n >> 8)
     pkt.append(n & 0xFF)
@@ -95,9 +93,9 @@ def connect(client_id, clean, keepalive, user=None, password=None, will=None):
     pkt = start(0x10, 10 + sum(2 + len(f) for f in fields))
     pkt.extend(b"\x00\x04MQTT\x04")
     pkt.append(flags)
-    _add(pkt, keepalive, False)
+    add(pkt, keepalive, False)
     for f in fields:
-        _add(pkt, f)
+        add(pkt, f)
     return pkt
 
 
@@ -129,44 +127,15 @@ def publish(topic, msg, qos=0, retain=False, pid=0, dup=False, head=False):
     return pkt
 
 
-def with_id(first, pid, topic=None, qos=None):
-    """PUBACK (first 0x40), SUBSCRIBE (0x82, with topic and qos), UNSUBSCRIBE (0xA2, topic)."""
-    if topic is not None:
-        topic = check_topic(topic, "topic filter", False)
-    pkt = start(first, 2 + (0 if topic is None else 2 + len(topic)) + (0 if qos is None else 1))
-    _add(pkt, pid, False)
-    if topic is not None:
-        _add(pkt, topic)
-    if qos is not None:
-        pkt.append(qos)
-    return pkt
-
-
 # --- parsing ---
 
-def _fill(sock, buf, n, first=False):
+def fill(sock, buf, n, first=False):
     # exactly n bytes into buf; first: the connection may end cleanly before them
     k = sock.readinto(buf, n)
     if k != n:
         if first and not k:
             raise OSError(_ECONNRESET, why(_E_CLOSED))
         raise ProtocolError(_E_TRUNCATED)
-
-
-def _take(sock, n):
-    data = sock.read(n) if n else b""
-    if data is None or len(data) != n:
-        raise ProtocolError(_E_TRUNCATED)
-    return data
-
-
-def _skip(sock, n):
-    # read n bytes and forget them, a few at a time: nothing of their size is allocated
-    b = bytearray(64)
-    while n > 0:
-        k = min(n, 64)
-        _fill(sock, b, k)
-        n -= k
 
 
 def read(sock, buf, max_packet):
@@ -176,49 +145,24 @@ def read(sock, buf, max_packet):
     QoS 0), b = payload size, topic, msg (None when it was over max_packet: read past).
     ProtocolError for anything MQTT 3.1.1 does not allow."""
     b = buf
-    _fill(sock, b, 2, True)
+    fill(sock, b, 2, True)
     head = b[0]
     x = b[1]
     if head == _PUBACK and x == 2:
-        _fill(sock, b, 2)                       # the hot path of a flush
+        fill(sock, b, 2)                       # the hot path of a flush
         return head, (b[0] << 8) | b[1], 0, None, None
     n = x & 0x7F
     shift = 7
     while x & 0x80:
         if shift == 28:
             raise ProtocolError(_E_LEN5)
-        _fill(sock, b, 1)
+        fill(sock, b, 1)
         x = b[0]
         n |= (x & 0x7F) << shift
         shift += 7
-    if head & 0xF0 == _PUBLISH:
-        qos = (head >> 1) & 3
-        if qos > 1:
-            raise ProtocolError(_E_PUB_QOS2, qos)
-        need = 4 if qos else 2
-        if n < need:
-            raise ProtocolError(_E_SHORT, n)
-        _fill(sock, b, 2)
-        tl = (b[0] << 8) | b[1]
-        if need + tl > n:
-            raise ProtocolError(_E_PAST, tl, n)
-        big = n > max_packet
-        if big and tl > 256:
-            _skip(sock, tl)
-            topic = b""
-        else:
-            topic = _take(sock, tl)
-        pid = 0
-        if qos:
-            _fill(sock, b, 2)
-            pid = (b[0] << 8) | b[1]
-            if not pid:
-                raise ProtocolError(_E_PID0)
-        n -= need + tl
-        if big:
-            _skip(sock, n)
-            return head, pid, n, topic, None
-        return head, pid, n, topic, _take(sock, n)
+    if head & 0xF0 == _PUBLISH:                 # for a subscriber
+        from node.mqtt.receive import read_publish
+        return read_publish(sock, b, head, n, max_packet)
     if n > max_packet:
         raise ProtocolError(_E_BIG, n, max_packet)
     if head not in (_CONNACK, _PUBACK, _SUBACK, _UNSUBACK, _PINGRESP):
@@ -228,7 +172,7 @@ def read(sock, buf, max_packet):
         raise ProtocolError(_E_LENGTH, head, n, want)
     if not n:
         return head, 0, 0, None, None
-    _fill(sock, b, n)
+    fill(sock, b, n)
     if head == _CONNACK:
         if b[0] & 0xFE:
             raise ProtocolError(_E_FLAGS, b[0])

@@ -12,11 +12,12 @@
 from micropython import const
 
 from node.backoff import delay_ms
-from node.mqtt import client, packets
+from node.mqtt import client, many, packets, receive
 from node.mqtt.client import MQTTException, MQTTRefused, ProtocolError  # noqa: F401
 
 _ECONNABORTED = const(103)
 _ENOTCONN = const(107)
+_E_PUBACK = const(19)
 
 
 class GaveUp(OSError):
@@ -127,13 +128,20 @@ class MQTTClient(client.MQTTClient):
             raise
         return pid
 
+    def _await(self, pid):
+        # write what this connection has not seen, wait for pid's PUBACK
+        self._flush()
+        deadline = self._after(self.timeout)
+        while pid in self._pkts:
+            self._next(deadline, _E_PUBACK)
+
     def wait_msg(self, timeout=None):
-        return self._retry(super().wait_msg, timeout)
+        return self._retry(receive.wait_msg, self, timeout)
 
     def check_msg(self, attempts=2):
         while attempts:
             try:
-                result = super().check_msg()
+                result = receive.check_msg(self)
                 self._fails = 0
                 return result
             except OSError as e:
@@ -154,7 +162,7 @@ class MQTTClient(client.MQTTClient):
                     raise OSError(_ENOTCONN, "not connected")
                 left = None if deadline is None else max(0, self._clock.ticks_diff(
                     deadline, self._clock.ticks_ms())) / 1000
-                result = super().publish_many(it, left)
+                result = many.publish_many(self, it, left)
                 self._fails = 0
                 return result
             except OSError as e:
