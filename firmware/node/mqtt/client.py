@@ -49,10 +49,10 @@
 # node.tls.TLSError (a ValueError) when the broker could not be authenticated.
 # Small on purpose: a board that loads it as .mpy keeps its code in RAM. Here is what a
 # program that connects and publishes runs. What only some programs call is loaded the first
-# time one does, and is a method of the class from then on: subscribe, unsubscribe,
-# check_msg, wait_msg, ping, ping_if_due, ack_held and what the broker sends to a subscriber
-# in node.mqtt.receive; publish_many, wait_acks and pending in node.mqtt.many. Error texts
-# live in node.mqtt.errors, imported only when one is raised.
+# time one does (MQTTClient.__getattr__): subscribe, unsubscribe, check_msg, wait_msg, ping,
+# ping_if_due, ack_held and what the broker sends to a subscriber in node.mqtt.receive;
+# publish_many, wait_acks and pending in node.mqtt.many. Error texts live in node.mqtt.errors,
+# imported only when one is raised.
 import time
 from micropython import const
 
@@ -123,17 +123,18 @@ class MQTTClient:
         self._buf = bytearray(4)
 
     def __getattr__(self, name):
-        # Called for an attribute the instance and its class lack: the methods of
-        # node.mqtt.many and node.mqtt.receive (their METHODS), loaded now and set on the
-        # class, so that this is called once per method.
+        # Called for an attribute the instance and its class lack: a method of node.mqtt.many
+        # or node.mqtt.receive (their METHODS), loaded with its module on first use. Bound at
+        # each call, not stored: storing it would grow a dict, and a dict that grows wants a
+        # block of its new size, which a flush in a small heap may not have.
         if name in ("publish_many", "wait_acks", "pending"):
             from node.mqtt import many as more
         else:
             from node.mqtt import receive as more
         if name not in more.METHODS:
             raise AttributeError(name)
-        setattr(MQTTClient, name, getattr(more, name))
-        return getattr(self, name)
+        f = getattr(more, name)
+        return lambda *args, **kw: f(self, *args, **kw)
 
     def set_callback(self, f):
         self.cb = f
