@@ -4,13 +4,16 @@
 #   env: BENCH_PROBE_OUT=<file>    one JSON line appended at deep sleep
 #        BENCH_PROBE_COLLECT=1     gc.collect() at each mark: live heap (changes the wake's
 #                                  heap layout, so not for finding the smallest heap)
+#        BENCH_QUEUE=naive         naive_queue.NaiveQueue in place of node.ringbuf.RingBuffer
+#                                  (the reference of the flash figures, bench_node)
 # At the end of each phase it prints "PROBE <phase> <heap in use>" (stderr, at once: a wake
 # that dies on the way leaves the phase it was in) and records (phase, us since start, heap in
 # use[, live after collect]). Phases: imports, config+buffer (the node object: state, ledger,
 # sensor), TLS+connect, flush (every reading sent and acknowledged), stats, disconnect, sleep.
 # At deep sleep: t_us, marks, peak (largest heap in use at a mark), live (after a collect),
 # heap (the GC heap's size), base (in use before the firmware was imported), flash (programs,
-# bytes, erases of the simulated chip), modules (the node modules the wake imported).
+# bytes, erases of the simulated chip), modules (the node modules the wake imported, and
+# naive_queue when it stood in for the ring buffer).
 import gc
 import sys
 import time
@@ -62,7 +65,7 @@ def _report():
     flash = [chip.programs, chip.programmed, chip.erases] if chip is not None else [0, 0, 0]
     doc = {"t_us": took, "marks": _marks, "peak": _peak[0], "live": live, "flash": flash,
            "heap": gc.mem_alloc() + gc.mem_free(), "base": _BASE,
-           "modules": sorted(m for m in sys.modules if m.startswith("node"))}
+           "modules": sorted(m for m in sys.modules if m.startswith("node") or m == "naive_queue")}
     if _OUT:
         with open(_OUT, "a") as f:
             f.write(json.dumps(doc) + "\n")
@@ -95,5 +98,18 @@ def _deepsleep(ms):
 
 
 board.deepsleep = _deepsleep
+
+if os.getenv("BENCH_QUEUE") == "naive":
+    # The ledger imports RingBuffer from node.ringbuf when it opens the buffer, and the wake
+    # unloads node.ringbuf after use (node.app._unload): the patched module stays loaded.
+    import naive_queue
+    import node.ringbuf
+    node.ringbuf.RingBuffer = naive_queue.NaiveQueue
+    _unload = node.app._unload
+
+    def _keep_ring(name):
+        if name != "ringbuf":
+            _unload(name)
+    node.app._unload = _keep_ring
 
 import main  # noqa: E402,F401   the wake: main.py

@@ -18,12 +18,14 @@ DEVICE = "node-1"
 
 
 def firmware_defaults() -> dict:
-    """DEFAULTS of firmware/node/config.py (it runs on CPython too): e.g. mqtt.window."""
+    """The defaults of firmware/node/config.py's SCHEMA (it runs on CPython too), section ->
+    key -> default: e.g. ["mqtt"]["window"]."""
     spec = importlib.util.spec_from_file_location("_bench_node_config",
                                                   unixport.FIRMWARE / "node" / "config.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.DEFAULTS
+    return {section: {key: rule[0] for key, rule in keys.items()}
+            for section, keys in module.SCHEMA.items()}
 
 
 def median(xs):

@@ -46,6 +46,13 @@ def test_json_has_exactly_the_five_keys_and_no_note(tmp_path):
     assert "median of 31" not in out.read_text()
 
 
+def test_the_firmware_defaults_the_benchmarks_use_are_read_from_its_config():
+    from bench.host.rig import firmware_defaults
+    defaults = firmware_defaults()
+    assert defaults["mqtt"]["window"] == 8 and defaults["node"]["rtc_batch"] == 8
+    assert defaults["mqtt"]["port"] == 8883
+
+
 def test_table_puts_each_figure_next_to_its_reference_and_notes_below():
     text = table([fig(note="median of 31"), Figure("flash erases per reading", 0.0039, "erases",
                                                    "naive queue", 0.19),
@@ -165,6 +172,23 @@ def test_probe_records_time_heap_flash_and_modules_of_a_real_wake(tmp_path, test
     # the next wake retries on the backoff schedule, no reading due: counted from zero, nothing
     w, rec2 = node.probe_wake(timeout=60)
     assert "reading n=" not in w.output and rec2["flash"] == [0, 0, 0], w.output
+
+
+def test_the_naive_queue_stands_in_for_the_ring_buffer_in_a_probed_wake(tmp_path, test_pki):
+    # The flash figures' reference: the same offline wake, with the naive queue in place of
+    # node.ringbuf.RingBuffer, which then writes the flash its own way.
+    flash = {}
+    for queue in ("ring", "naive"):
+        bundle = provision.write_bundle(tmp_path / queue, "node-1", host="127.0.0.1", port=1,
+                                        ca_der=test_pki.ca_der, user="node-1", password="pw",
+                                        node={"rtc_batch": 0})
+        node = BenchNode(bundle, tmp_path / f"sim-{queue}", probe=True, queue=queue)
+        node.set_wifi(False)
+        w, rec = node.probe_wake(timeout=60)
+        assert w.outcome == "slept" and "stored n=1 in flash" in w.output, w.output
+        assert ("naive_queue" in rec["modules"]) == (queue == "naive"), rec["modules"]
+        flash[queue] = rec["flash"]
+    assert flash["ring"] != flash["naive"], flash
 
 
 def test_naive_queue_is_a_working_queue(tmp_path):
