@@ -67,7 +67,6 @@ def publish_many(c, messages, timeout=None):
             c._read()
 
 
-
 def wait_acks(c, timeout=None):
     """Wait until every QoS 1 message is acknowledged: True, or False after `timeout` s."""
     return c.publish_many((), timeout)

@@ -29,8 +29,8 @@ _E_UNASKED = const(40)
 METHODS = ("subscribe", "unsubscribe", "check_msg", "wait_msg", "ping", "ping_if_due",
            "ack_held")
 
-# --- its packets: built (PUBACK, SUBSCRIBE, UNSUBSCRIBE) and read (PUBLISH) ---
 
+# --- its packets: built (PUBACK, SUBSCRIBE, UNSUBSCRIBE) and read (PUBLISH) ---
 
 def with_id(first, pid, topic=None, qos=None):
     """PUBACK (first 0x40), SUBSCRIBE (0x82, with topic and qos), UNSUBSCRIBE (0xA2, topic)."""
@@ -95,8 +95,8 @@ def _skip(sock, n):
         fill(sock, b, k)
         n -= k
 
-# --- the session: subscriptions, what comes in, acknowledgements ---
 
+# --- the session: subscriptions, what comes in, acknowledgements ---
 
 def subscribe(c, topic, qos=0):
     """SUBSCRIBE topic with qos (0 or 1); returns the granted QoS once SUBACK is in."""
@@ -159,8 +159,8 @@ def ack_held(c):
         c._send(b"".join(with_id(_PUBACK, p) for p in held))
     return len(held)
 
-# --- waiting on an idle connection, and its keepalive ---
 
+# --- waiting on an idle connection, and its keepalive ---
 
 def check_msg(c):
     """Handle one packet if one is waiting, else return None at once (umqtt's meaning);
@@ -216,4 +216,3 @@ def ping_if_due(c):
         c.ping()
         return True
     return False
-

@@ -129,7 +129,9 @@ class MQTTClient(client.MQTTClient):
         return pid
 
     def _await(self, pid):
-        # write what this connection has not seen, wait for pid's PUBACK
+        # write what this connection has not seen, wait for pid's PUBACK: the client's
+        # stop-and-wait, which the client keeps inline in publish() (as a method of its own
+        # it made the client alone need 256 B more of heap)
         self._flush()
         deadline = self._after(self.timeout)
         while pid in self._pkts:
